@@ -1,0 +1,188 @@
+//! `Bench`: the scenario builder a `#[llm_bench]` function returns, and its
+//! validation.
+
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::load::Load;
+use crate::slo::Slo;
+use crate::workload::Workload;
+
+/// Seed used when a scenario does not set one, so runs repeat by default.
+pub const DEFAULT_SEED: u64 = 0x11E_BE4C;
+
+/// A benchmark scenario: what to send, how hard, and what counts as good.
+///
+/// ```
+/// use llmbench::prelude::*;
+/// let bench = Bench::new()
+///     .workload(Workload::prompts(["Say hello."]).max_tokens(16))
+///     .load(Load::users(4).for_secs(10))
+///     .slo(Slo::ttft_p95_ms(500))
+///     .seed(7);
+/// assert!(bench.validate().is_ok());
+/// ```
+#[must_use]
+#[derive(Clone, Debug, Default)]
+pub struct Bench {
+    pub(crate) workload: Option<Workload>,
+    pub(crate) load: Option<Load>,
+    pub(crate) slos: Vec<Slo>,
+    pub(crate) engine: Option<Engine>,
+    pub(crate) seed: Option<u64>,
+}
+
+impl Bench {
+    /// An empty scenario; give it at least a workload and a load.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// What each request asks for.
+    pub fn workload(mut self, workload: Workload) -> Self {
+        self.workload = Some(workload);
+        self
+    }
+
+    /// How requests are offered over time.
+    pub fn load(mut self, load: Load) -> Self {
+        self.load = Some(load);
+        self
+    }
+
+    /// Add a service-level objective (recorded with the results).
+    pub fn slo(mut self, slo: Slo) -> Self {
+        self.slos.push(slo);
+        self
+    }
+
+    /// Run this scenario against `engine` only, whatever is configured.
+    pub fn engine(mut self, engine: Engine) -> Self {
+        self.engine = Some(engine);
+        self
+    }
+
+    /// Seed for every random choice (prompt order, ...); default [`DEFAULT_SEED`].
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// The pinned engine, if any.
+    pub fn pinned_engine(&self) -> Option<&Engine> {
+        self.engine.as_ref()
+    }
+
+    /// Check every field; the error names the field and what is wrong.
+    pub fn validate(&self) -> Result<ValidBench> {
+        let workload = self
+            .workload
+            .clone()
+            .ok_or_else(|| Error::scenario("workload: not set; call .workload(..)"))?;
+        if workload.prompts.is_empty() {
+            return Err(Error::scenario("workload.prompts: empty; give at least one prompt"));
+        }
+        if workload.max_tokens == 0 {
+            return Err(Error::scenario("workload.max_tokens: must be at least 1 (got 0)"));
+        }
+        let load = self
+            .load
+            .clone()
+            .ok_or_else(|| Error::scenario("load: not set; call .load(Load::users(n).for_secs(s))"))?;
+        if load.users == 0 {
+            return Err(Error::scenario("load.users: must be at least 1 (got 0)"));
+        }
+        match (load.duration, load.requests) {
+            (None, None) => {
+                return Err(Error::scenario(
+                    "load: no end; set a duration (.for_secs(s)) or a request count (.requests(n))",
+                ))
+            }
+            (Some(d), _) if d.is_zero() => {
+                return Err(Error::scenario("load.duration: must be longer than 0 s"))
+            }
+            (_, Some(0)) => return Err(Error::scenario("load.requests: must be at least 1 (got 0)")),
+            _ => {}
+        }
+        for slo in &self.slos {
+            if !(slo.percentile > 0.0 && slo.percentile <= 100.0) {
+                return Err(Error::scenario(format!(
+                    "slo.percentile: must be in (0, 100] (got {})",
+                    slo.percentile
+                )));
+            }
+        }
+        if let Some(engine) = &self.engine {
+            engine.check_supported()?;
+        }
+        Ok(ValidBench {
+            workload,
+            load,
+            slos: self.slos.clone(),
+            engine: self.engine.clone(),
+            seed: self.seed.unwrap_or(DEFAULT_SEED),
+        })
+    }
+}
+
+/// A scenario that passed [`Bench::validate`]: every field present and in range.
+#[derive(Clone, Debug)]
+pub struct ValidBench {
+    pub(crate) workload: Workload,
+    pub(crate) load: Load,
+    pub(crate) slos: Vec<Slo>,
+    pub(crate) engine: Option<Engine>,
+    pub(crate) seed: u64,
+}
+
+impl ValidBench {
+    /// The load, after any scaling.
+    pub fn load(&self) -> &Load {
+        &self.load
+    }
+
+    /// The workload.
+    pub fn workload(&self) -> &Workload {
+        &self.workload
+    }
+
+    /// The seed.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok() -> Bench {
+        Bench::new()
+            .workload(Workload::prompts(["hi"]))
+            .load(Load::users(1).requests(1))
+    }
+
+    fn err(b: Bench) -> String {
+        b.validate().unwrap_err().to_string()
+    }
+
+    #[test]
+    fn each_invalid_field_is_named() {
+        assert!(ok().validate().is_ok());
+        assert!(err(Bench::new()).contains("workload: not set"));
+        assert!(err(ok().workload(Workload::prompts(Vec::<String>::new()))).contains("workload.prompts"));
+        assert!(err(ok().workload(Workload::prompts(["x"]).max_tokens(0))).contains("workload.max_tokens"));
+        assert!(err(Bench::new().workload(Workload::prompts(["x"]))).contains("load: not set"));
+        assert!(err(ok().load(Load::users(0).requests(1))).contains("load.users"));
+        assert!(err(ok().load(Load::users(1).for_secs(0))).contains("load.duration"));
+        assert!(err(ok().load(Load::users(1).requests(0))).contains("load.requests"));
+        assert!(err(ok().load(Load::users(1))).contains("load: no end"));
+        assert!(err(ok().slo(Slo::new(crate::slo::SloMetric::Ttft, 0.0, Default::default())))
+            .contains("slo.percentile"));
+    }
+
+    #[test]
+    fn seed_defaults_to_a_fixed_value() {
+        assert_eq!(ok().validate().unwrap().seed(), DEFAULT_SEED);
+        assert_eq!(ok().seed(9).validate().unwrap().seed(), 9);
+    }
+}

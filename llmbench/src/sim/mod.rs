@@ -1,0 +1,1 @@
+//! The built-in simulated engine (stub; being written).
