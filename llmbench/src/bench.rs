@@ -79,15 +79,18 @@ impl Bench {
             .clone()
             .ok_or_else(|| Error::scenario("workload: not set; call .workload(..)"))?;
         if workload.prompts.is_empty() {
-            return Err(Error::scenario("workload.prompts: empty; give at least one prompt"));
+            return Err(Error::scenario(
+                "workload.prompts: empty; give at least one prompt",
+            ));
         }
         if workload.max_tokens == 0 {
-            return Err(Error::scenario("workload.max_tokens: must be at least 1 (got 0)"));
+            return Err(Error::scenario(
+                "workload.max_tokens: must be at least 1 (got 0)",
+            ));
         }
-        let load = self
-            .load
-            .clone()
-            .ok_or_else(|| Error::scenario("load: not set; call .load(Load::users(n).for_secs(s))"))?;
+        let load = self.load.clone().ok_or_else(|| {
+            Error::scenario("load: not set; call .load(Load::users(n).for_secs(s))")
+        })?;
         if load.users == 0 {
             return Err(Error::scenario("load.users: must be at least 1 (got 0)"));
         }
@@ -100,7 +103,9 @@ impl Bench {
             (Some(d), _) if d.is_zero() => {
                 return Err(Error::scenario("load.duration: must be longer than 0 s"))
             }
-            (_, Some(0)) => return Err(Error::scenario("load.requests: must be at least 1 (got 0)")),
+            (_, Some(0)) => {
+                return Err(Error::scenario("load.requests: must be at least 1 (got 0)"))
+            }
             _ => {}
         }
         for slo in &self.slos {
@@ -149,6 +154,16 @@ impl ValidBench {
     pub fn seed(&self) -> u64 {
         self.seed
     }
+
+    /// The pinned engine, if any.
+    pub fn engine(&self) -> Option<&Engine> {
+        self.engine.as_ref()
+    }
+
+    /// The service-level objectives.
+    pub fn slos(&self) -> &[Slo] {
+        &self.slos
+    }
 }
 
 #[cfg(test)]
@@ -169,15 +184,21 @@ mod tests {
     fn each_invalid_field_is_named() {
         assert!(ok().validate().is_ok());
         assert!(err(Bench::new()).contains("workload: not set"));
-        assert!(err(ok().workload(Workload::prompts(Vec::<String>::new()))).contains("workload.prompts"));
-        assert!(err(ok().workload(Workload::prompts(["x"]).max_tokens(0))).contains("workload.max_tokens"));
+        assert!(err(ok().workload(Workload::prompts(Vec::<String>::new())))
+            .contains("workload.prompts"));
+        assert!(err(ok().workload(Workload::prompts(["x"]).max_tokens(0)))
+            .contains("workload.max_tokens"));
         assert!(err(Bench::new().workload(Workload::prompts(["x"]))).contains("load: not set"));
         assert!(err(ok().load(Load::users(0).requests(1))).contains("load.users"));
         assert!(err(ok().load(Load::users(1).for_secs(0))).contains("load.duration"));
         assert!(err(ok().load(Load::users(1).requests(0))).contains("load.requests"));
         assert!(err(ok().load(Load::users(1))).contains("load: no end"));
-        assert!(err(ok().slo(Slo::new(crate::slo::SloMetric::Ttft, 0.0, Default::default())))
-            .contains("slo.percentile"));
+        assert!(err(ok().slo(Slo::new(
+            crate::slo::SloMetric::Ttft,
+            0.0,
+            Default::default()
+        )))
+        .contains("slo.percentile"));
     }
 
     #[test]

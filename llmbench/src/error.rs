@@ -157,7 +157,7 @@ mod tests {
 
     #[test]
     fn chain_lists_every_cause() {
-        let io = std::io::Error::new(std::io::ErrorKind::Other, "disk full");
+        let io = std::io::Error::other("disk full");
         let err = Error::io("writing out/requests.jsonl", io).context("scenario `chat`");
         assert_eq!(err.kind(), ErrorKind::Io);
         assert_eq!(

@@ -29,15 +29,15 @@
 
 #![warn(missing_docs)]
 
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
 mod bench;
 pub mod engine;
 mod error;
 pub mod harness;
 mod load;
 pub mod measure;
-#[doc(hidden)]
-#[path = "private.rs"]
-pub mod __private;
 mod report;
 pub mod sim;
 mod slo;

@@ -4,7 +4,76 @@
 pub(crate) mod openai;
 pub mod wire;
 
-use crate::error::{Error, Result};
+use std::sync::Arc;
+
+use futures_util::future::BoxFuture;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::measure::Exchange;
+use crate::workload::Mode;
+
+/// One generation request, as the load generator hands it to a client.
+#[derive(Clone, Debug)]
+pub struct GenRequest {
+    /// The prompt text.
+    pub prompt: Arc<str>,
+    /// Chat or completion.
+    pub mode: Mode,
+    /// The output budget.
+    pub max_tokens: u32,
+}
+
+/// What every engine adapter does: send a request and fill in what it saw.
+pub trait EngineClient: Send + Sync {
+    /// Send `req` and stream the response into `ex`: `sent_at` just before
+    /// the request leaves, then every arrival as it happens, so that if the
+    /// future is dropped midway (timeout, Ctrl-C) `ex` still holds what
+    /// arrived. Failures are recorded in `ex.error`, never returned or panicked.
+    fn send<'a>(&'a self, req: &'a GenRequest, ex: &'a mut Exchange) -> BoxFuture<'a, ()>;
+
+    /// The models the engine serves.
+    fn models(&self) -> BoxFuture<'_, Result<Vec<String>>>;
+}
+
+/// A client for `engine`, with its model resolved (asked of the engine when
+/// the configuration names none). Returns the client and the model.
+pub async fn connect(engine: &Engine) -> Result<(Arc<dyn EngineClient>, String)> {
+    engine.check_supported()?;
+    let api_key = match &engine.api_key_env {
+        Some(var) => Some(std::env::var(var).map_err(|_| {
+            Error::config(format!(
+                "engine `{}`: environment variable `{var}` (api_key_env) is not set",
+                engine.label()
+            ))
+        })?),
+        None => None,
+    };
+    let model = engine.model.clone().unwrap_or_default();
+    let mut client = openai::OpenAiClient::new(&engine.url, model.clone(), api_key.clone())?;
+    let model = if model.is_empty() {
+        let models = client.list_models().await.map_err(|e| {
+            e.context(format!(
+                "engine `{}`: no model named, asking the engine",
+                engine.label()
+            ))
+        })?;
+        let first = models.into_iter().next().ok_or_else(|| {
+            Error::new(
+                ErrorKind::Engine,
+                format!(
+                    "engine `{}` at {} lists no models; name one with `,model=NAME`",
+                    engine.label(),
+                    engine.url
+                ),
+            )
+        })?;
+        client = openai::OpenAiClient::new(&engine.url, first.clone(), api_key)?;
+        first
+    } else {
+        model
+    };
+    Ok((Arc::new(client), model))
+}
 
 /// The wire protocol an engine speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -148,7 +217,9 @@ impl std::str::FromStr for Engine {
         let kind = EngineKind::parse(kind.trim()).map_err(|e| bad(e.to_string()))?;
         let url = url.trim();
         if !(url.starts_with("http://") || url.starts_with("https://")) {
-            return Err(bad(format!("URL `{url}` must start with http:// or https://")));
+            return Err(bad(format!(
+                "URL `{url}` must start with http:// or https://"
+            )));
         }
         let mut engine = Engine {
             kind,

@@ -1,1 +1,425 @@
-//! (being written)
+//! The OpenAI-compatible client: `/v1/chat/completions` and `/v1/completions`
+//! streamed over SSE (vLLM, SGLang, llama.cpp `/v1`, Ollama `/v1`, ...).
+
+use std::time::{Duration, Instant};
+
+use futures_util::future::BoxFuture;
+use futures_util::StreamExt;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::wire::{SseDecoder, SseItem};
+use super::{EngineClient, GenRequest};
+use crate::error::{Error, ErrorKind, Result};
+use crate::measure::{Exchange, RequestError, RequestErrorKind};
+use crate::workload::Mode;
+
+/// A client for one OpenAI-compatible server and model.
+pub(crate) struct OpenAiClient {
+    http: reqwest::Client,
+    base: String,
+    model: String,
+    /// Read from the environment when the client is made; never printed.
+    api_key: Option<String>,
+}
+
+impl std::fmt::Debug for OpenAiClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenAiClient")
+            .field("base", &self.base)
+            .field("model", &self.model)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+/// The parts of a stream chunk llmbench reads; everything else is ignored.
+#[derive(Deserialize)]
+struct Chunk {
+    id: Option<String>,
+    #[serde(default)]
+    choices: Vec<Choice>,
+    usage: Option<Usage>,
+    error: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct Choice {
+    delta: Option<Delta>,
+    text: Option<String>,
+    finish_reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Delta {
+    content: Option<String>,
+    reasoning_content: Option<String>,
+    reasoning: Option<String>,
+    tool_calls: Option<Vec<Value>>,
+}
+
+#[derive(Deserialize)]
+struct Usage {
+    prompt_tokens: Option<u32>,
+    completion_tokens: Option<u32>,
+}
+
+fn non_empty(s: &Option<String>) -> bool {
+    s.as_deref().is_some_and(|s| !s.is_empty())
+}
+
+impl Choice {
+    /// Does this choice carry generated content (text, reasoning or a tool
+    /// call)? A role-only or empty delta does not.
+    fn has_content(&self) -> bool {
+        non_empty(&self.text)
+            || self.delta.as_ref().is_some_and(|d| {
+                non_empty(&d.content)
+                    || non_empty(&d.reasoning_content)
+                    || non_empty(&d.reasoning)
+                    || d.tool_calls.as_ref().is_some_and(|t| !t.is_empty())
+            })
+    }
+}
+
+/// The most of an error body quoted in a message.
+const QUOTE_LIMIT: usize = 300;
+
+fn excerpt(s: &str) -> String {
+    let s = s.trim();
+    match s.char_indices().nth(QUOTE_LIMIT) {
+        Some((i, _)) => format!("{}...", &s[..i]),
+        None => s.to_string(),
+    }
+}
+
+/// The message of an OpenAI-style error body, in either nesting.
+pub(crate) fn error_message(body: &str) -> String {
+    let Ok(v) = serde_json::from_str::<Value>(body) else {
+        return excerpt(body);
+    };
+    let msg = v
+        .pointer("/error/message")
+        .or_else(|| v.get("message"))
+        .or_else(|| v.get("error"));
+    match msg {
+        Some(Value::String(s)) => excerpt(s),
+        Some(other) => excerpt(&other.to_string()),
+        None => excerpt(body),
+    }
+}
+
+impl OpenAiClient {
+    /// A client for `base` (no trailing slash) serving `model`.
+    pub(crate) fn new(base: &str, model: String, api_key: Option<String>) -> Result<Self> {
+        let http = reqwest::Client::builder()
+            .tcp_nodelay(true)
+            .connect_timeout(Duration::from_secs(10))
+            .pool_max_idle_per_host(usize::MAX)
+            .build()
+            .map_err(|e| {
+                Error::new(ErrorKind::Engine, "building the HTTP client").with_source(e)
+            })?;
+        Ok(OpenAiClient {
+            http,
+            base: base.trim_end_matches('/').to_string(),
+            model,
+            api_key,
+        })
+    }
+
+    fn authorize(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.api_key {
+            Some(key) => req.bearer_auth(key),
+            None => req,
+        }
+    }
+
+    /// The ids of the models the server lists at `/v1/models`.
+    pub(crate) async fn list_models(&self) -> Result<Vec<String>> {
+        let url = format!("{}/v1/models", self.base);
+        let fail = |what: String| Error::new(ErrorKind::Engine, format!("GET {url}: {what}"));
+        let resp = self
+            .authorize(self.http.get(&url))
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await
+            .map_err(|e| fail("no answer".into()).with_source(e))?;
+        let status = resp.status();
+        let body = resp
+            .text()
+            .await
+            .map_err(|e| fail("reading the body".into()).with_source(e))?;
+        if !status.is_success() {
+            return Err(fail(format!("answered {status}: {}", error_message(&body))));
+        }
+        let v: Value = serde_json::from_str(&body)
+            .map_err(|e| fail(format!("not JSON: {}", excerpt(&body))).with_source(e))?;
+        let ids: Vec<String> = v
+            .get("data")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|m| m.get("id")?.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(ids)
+    }
+
+    fn body(&self, req: &GenRequest) -> (&'static str, Value) {
+        match req.mode {
+            Mode::Chat => (
+                "/v1/chat/completions",
+                json!({
+                    "model": self.model,
+                    "messages": [{"role": "user", "content": &*req.prompt}],
+                    "max_tokens": req.max_tokens,
+                    "stream": true,
+                    "stream_options": {"include_usage": true},
+                }),
+            ),
+            Mode::Completion => (
+                "/v1/completions",
+                json!({
+                    "model": self.model,
+                    "prompt": &*req.prompt,
+                    "max_tokens": req.max_tokens,
+                    "stream": true,
+                    "stream_options": {"include_usage": true},
+                }),
+            ),
+        }
+    }
+
+    async fn stream(&self, req: &GenRequest, ex: &mut Exchange) {
+        let (path, body) = self.body(req);
+        let url = format!("{}{path}", self.base);
+        let fail = |ex: &mut Exchange, kind, status, message: String| {
+            ex.ended_at = Instant::now();
+            ex.error = Some(RequestError {
+                kind,
+                status,
+                message,
+            });
+        };
+        let builder = self
+            .authorize(self.http.post(&url))
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body.to_string());
+        ex.sent_at = Instant::now();
+        let resp = match builder.send().await {
+            Ok(resp) => resp,
+            Err(e) => {
+                let kind = if e.is_connect() {
+                    RequestErrorKind::Connect
+                } else {
+                    RequestErrorKind::Transport
+                };
+                let chain = error_chain(&e);
+                return fail(ex, kind, None, format!("POST {url}: {chain}"));
+            }
+        };
+        let status = resp.status();
+        if !status.is_success() {
+            let body = resp.text().await.unwrap_or_default();
+            let msg = format!("POST {url} answered {status}: {}", error_message(&body));
+            return fail(ex, RequestErrorKind::HttpStatus, Some(status.as_u16()), msg);
+        }
+        let mut body = resp.bytes_stream();
+        let mut decoder = SseDecoder::new();
+        let mut items = Vec::new();
+        let mut events = 0u64;
+        let mut done = false;
+        while let Some(read) = body.next().await {
+            // The arrival clock is read before anything is parsed (DESIGN rule 1).
+            let now = Instant::now();
+            ex.ended_at = now;
+            let bytes = match read {
+                Ok(bytes) => bytes,
+                Err(e) => {
+                    let msg = format!(
+                        "reading the stream of POST {url} after {} content chunks: {}",
+                        ex.content_at.len(),
+                        error_chain(&e)
+                    );
+                    return fail(ex, RequestErrorKind::Truncated, None, msg);
+                }
+            };
+            ex.first_byte_at.get_or_insert(now);
+            decoder.feed(&bytes, &mut items);
+            for item in items.drain(..) {
+                let SseItem::Event { data, .. } = item else {
+                    continue; // keep-alive comment: neither content nor an end
+                };
+                events += 1;
+                if done {
+                    continue;
+                }
+                if data.trim() == "[DONE]" {
+                    done = true;
+                    continue;
+                }
+                if let Err(err) = apply_event(&data, now, ex) {
+                    let (kind, what) = err;
+                    let msg = format!("POST {url}: stream event #{events}: {what}");
+                    ex.error = Some(RequestError {
+                        kind,
+                        status: Some(status.as_u16()),
+                        message: msg,
+                    });
+                    return;
+                }
+            }
+        }
+        if !done {
+            let partial = if decoder.has_partial() {
+                " (cut inside an event)"
+            } else {
+                ""
+            };
+            let msg = format!(
+                "POST {url}: stream ended before `data: [DONE]` after {} events and {} content chunks{partial}",
+                events,
+                ex.content_at.len()
+            );
+            ex.error = Some(RequestError {
+                kind: RequestErrorKind::Truncated,
+                status: Some(status.as_u16()),
+                message: msg,
+            });
+        }
+    }
+}
+
+/// Fold one SSE event's JSON into the exchange.
+fn apply_event(
+    data: &str,
+    now: Instant,
+    ex: &mut Exchange,
+) -> std::result::Result<(), (RequestErrorKind, String)> {
+    let chunk: Chunk = serde_json::from_str(data).map_err(|e| {
+        (
+            RequestErrorKind::MalformedStream,
+            format!("not a valid chunk ({e}): {}", excerpt(data)),
+        )
+    })?;
+    if let Some(err) = chunk.error {
+        let text = match &err {
+            Value::String(s) => s.clone(),
+            other => other
+                .get("message")
+                .and_then(Value::as_str)
+                .map_or_else(|| other.to_string(), String::from),
+        };
+        return Err((
+            RequestErrorKind::EngineError,
+            format!("engine reported an error: {}", excerpt(&text)),
+        ));
+    }
+    if ex.response_id.is_none() {
+        ex.response_id = chunk.id;
+    }
+    if chunk.choices.iter().any(Choice::has_content) {
+        ex.content_at.push(now);
+    }
+    if let Some(reason) = chunk.choices.iter().find_map(|c| c.finish_reason.clone()) {
+        ex.finish_reason = Some(reason);
+    }
+    if let Some(usage) = chunk.usage {
+        ex.prompt_tokens = usage.prompt_tokens.or(ex.prompt_tokens);
+        ex.output_tokens = usage.completion_tokens.or(ex.output_tokens);
+    }
+    Ok(())
+}
+
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cause = c.source();
+    }
+    out
+}
+
+impl EngineClient for OpenAiClient {
+    fn send<'a>(&'a self, req: &'a GenRequest, ex: &'a mut Exchange) -> BoxFuture<'a, ()> {
+        Box::pin(self.stream(req, ex))
+    }
+
+    fn models(&self) -> BoxFuture<'_, Result<Vec<String>>> {
+        Box::pin(self.list_models())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn replay(sse: &str) -> Exchange {
+        let t0 = Instant::now();
+        let mut ex = Exchange::started(t0);
+        let mut dec = SseDecoder::new();
+        let mut items = Vec::new();
+        dec.feed(sse.as_bytes(), &mut items);
+        for item in items {
+            if let SseItem::Event { data, .. } = item {
+                if data != "[DONE]" {
+                    apply_event(&data, t0, &mut ex).unwrap();
+                }
+            }
+        }
+        ex
+    }
+
+    #[test]
+    fn role_only_and_empty_chunks_are_not_content() {
+        let ex = replay(concat!(
+            "data: {\"id\":\"a\",\"choices\":[{\"delta\":{\"role\":\"assistant\",\"content\":null}}]}\n\n",
+            "data: {\"id\":\"a\",\"choices\":[{\"delta\":{\"content\":\"\"}}]}\n\n",
+            "data: {\"id\":\"a\",\"choices\":[{\"delta\":{\"content\":\"Hi\"}}]}\n\n",
+            "data: {\"id\":\"a\",\"choices\":[{\"delta\":{\"reasoning\":\"hm\"}}]}\n\n",
+            "data: {\"id\":\"a\",\"choices\":[{\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n",
+            "data: {\"id\":\"a\",\"choices\":[],\"usage\":{\"prompt_tokens\":4,\"completion_tokens\":2}}\n\n",
+        ));
+        assert_eq!(ex.content_at.len(), 2);
+        assert_eq!(ex.response_id.as_deref(), Some("a"));
+        assert_eq!(ex.finish_reason.as_deref(), Some("stop"));
+        assert_eq!((ex.prompt_tokens, ex.output_tokens), (Some(4), Some(2)));
+    }
+
+    #[test]
+    fn error_bodies_in_both_nestings() {
+        assert_eq!(
+            error_message(r#"{"error":{"message":"busy","code":503}}"#),
+            "busy"
+        );
+        assert_eq!(
+            error_message(r#"{"object":"error","message":"bad","code":400}"#),
+            "bad"
+        );
+        assert_eq!(error_message(r#"{"error":"unhealthy"}"#), "unhealthy");
+        assert_eq!(error_message("plain text"), "plain text");
+    }
+
+    #[test]
+    fn malformed_and_error_events_are_reported() {
+        let mut ex = Exchange::started(Instant::now());
+        let (kind, msg) = apply_event("{not json", Instant::now(), &mut ex).unwrap_err();
+        assert_eq!(kind, RequestErrorKind::MalformedStream);
+        assert!(msg.contains("{not json"), "{msg}");
+        let (kind, msg) = apply_event(
+            r#"{"error":{"message":"out of memory"}}"#,
+            Instant::now(),
+            &mut ex,
+        )
+        .unwrap_err();
+        assert_eq!(kind, RequestErrorKind::EngineError);
+        assert!(msg.contains("out of memory"), "{msg}");
+    }
+}

@@ -1,1 +1,205 @@
-//! (being written)
+//! Incremental decoders for the streaming wire formats. Pure: bytes in, events
+//! out, whatever the split of the bytes into reads; no I/O, no clocks.
+
+/// One server-sent event, or a comment line (keep-alive).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SseItem {
+    /// An event: its `event:` type if one was given, and its `data:` lines
+    /// joined by `\n`.
+    Event {
+        /// The `event:` field, if present.
+        event: Option<String>,
+        /// The data lines joined with `\n` (no trailing newline).
+        data: String,
+    },
+    /// A comment line (`:...`), which servers send as keep-alive.
+    Comment,
+}
+
+/// An incremental decoder of `text/event-stream` bodies, per the WHATWG
+/// server-sent events grammar: lines end in CR, LF or CRLF (also when the CR
+/// and LF arrive in different reads); `data:` with or without a space; several
+/// `data:` lines make one multi-line event; comments are reported, not dropped.
+///
+/// ```
+/// use llmbench::engine::wire::{SseDecoder, SseItem};
+/// let mut d = SseDecoder::new();
+/// let mut out = Vec::new();
+/// d.feed(b"data: {\"a\"", &mut out);
+/// d.feed(b":1}\r\n\r\n: ping\n\n", &mut out);
+/// assert_eq!(out[0], SseItem::Event { event: None, data: "{\"a\":1}".into() });
+/// assert_eq!(out[1], SseItem::Comment);
+/// ```
+#[derive(Debug, Default)]
+pub struct SseDecoder {
+    line: Vec<u8>,
+    after_cr: bool,
+    data: String,
+    has_data: bool,
+    event: Option<String>,
+}
+
+impl SseDecoder {
+    /// A decoder at the start of a stream.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Decode `bytes`, appending every event they complete to `out`.
+    pub fn feed(&mut self, bytes: &[u8], out: &mut Vec<SseItem>) {
+        let mut rest = bytes;
+        while let Some(&first) = rest.first() {
+            if self.after_cr {
+                self.after_cr = false;
+                if first == b'\n' {
+                    rest = &rest[1..];
+                    continue;
+                }
+            }
+            match rest.iter().position(|&b| b == b'\n' || b == b'\r') {
+                Some(i) => {
+                    self.line.extend_from_slice(&rest[..i]);
+                    self.after_cr = rest[i] == b'\r';
+                    rest = &rest[i + 1..];
+                    self.end_line(out);
+                }
+                None => {
+                    self.line.extend_from_slice(rest);
+                    rest = &[];
+                }
+            }
+        }
+    }
+
+    /// Whether bytes of an unfinished event are waiting for more input. At the
+    /// end of a stream this means the stream was cut mid-event.
+    pub fn has_partial(&self) -> bool {
+        !self.line.is_empty() || self.has_data || self.event.is_some()
+    }
+
+    fn end_line(&mut self, out: &mut Vec<SseItem>) {
+        let line = std::mem::take(&mut self.line);
+        if line.is_empty() {
+            if self.has_data {
+                out.push(SseItem::Event {
+                    event: self.event.take(),
+                    data: std::mem::take(&mut self.data),
+                });
+            }
+            self.has_data = false;
+            self.event = None;
+            self.data.clear();
+            return;
+        }
+        if line[0] == b':' {
+            out.push(SseItem::Comment);
+            return;
+        }
+        let (field, value) = match line.iter().position(|&b| b == b':') {
+            Some(i) => {
+                let v = &line[i + 1..];
+                (&line[..i], v.strip_prefix(b" ").unwrap_or(v))
+            }
+            None => (&line[..], &b""[..]),
+        };
+        match field {
+            b"data" => {
+                if self.has_data {
+                    self.data.push('\n');
+                }
+                self.data.push_str(&String::from_utf8_lossy(value));
+                self.has_data = true;
+            }
+            b"event" => self.event = Some(String::from_utf8_lossy(value).into_owned()),
+            // `id` and `retry` only matter to reconnecting browsers.
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode_in_pieces(input: &[u8], cuts: &[usize]) -> Vec<SseItem> {
+        let mut d = SseDecoder::new();
+        let mut out = Vec::new();
+        let mut start = 0;
+        for &cut in cuts.iter().chain(std::iter::once(&input.len())) {
+            let cut = cut.clamp(start, input.len());
+            d.feed(&input[start..cut], &mut out);
+            start = cut;
+        }
+        out
+    }
+
+    fn data(s: &str) -> SseItem {
+        SseItem::Event {
+            event: None,
+            data: s.into(),
+        }
+    }
+
+    #[test]
+    fn all_line_endings_and_space_forms() {
+        let input = b"data: a\n\ndata:b\r\n\r\ndata: c\r\rdata: d\r\n\n";
+        assert_eq!(
+            decode_in_pieces(input, &[]),
+            vec![data("a"), data("b"), data("c"), data("d")]
+        );
+    }
+
+    #[test]
+    fn multi_line_data_comments_and_event_types() {
+        let input = b": keep-alive\n\nevent: error\ndata: one\ndata:  two\nid: 7\n\n";
+        assert_eq!(
+            decode_in_pieces(input, &[]),
+            vec![
+                SseItem::Comment,
+                SseItem::Event {
+                    event: Some("error".into()),
+                    data: "one\n two".into()
+                }
+            ]
+        );
+    }
+
+    #[test]
+    fn every_split_gives_the_same_events() {
+        let input: &[u8] =
+            b"data: {\"x\":\"h\xc3\xa9\"}\r\n\r\n:\n\ndata: [DONE]\r\n\r\ndata: a\rdata: b\r\r";
+        let whole = decode_in_pieces(input, &[]);
+        assert_eq!(whole.len(), 4);
+        for i in 0..=input.len() {
+            for j in i..=input.len() {
+                assert_eq!(decode_in_pieces(input, &[i, j]), whole, "cuts at {i}, {j}");
+            }
+        }
+    }
+
+    #[test]
+    fn partial_event_is_visible_at_end_of_stream() {
+        let mut d = SseDecoder::new();
+        let mut out = Vec::new();
+        d.feed(b"data: {\"cut", &mut out);
+        assert!(out.is_empty());
+        assert!(d.has_partial());
+        d.feed(b"\"}\n\n", &mut out);
+        assert!(!d.has_partial());
+    }
+
+    #[test]
+    fn real_llamacpp_stream_with_keepalive_pings() {
+        let fixture = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../shared/fixtures/llamacpp/completion_stream_sse_ping.sse"
+        );
+        let bytes = std::fs::read(fixture)
+            .unwrap_or_else(|e| panic!("{fixture}: {e} (../shared must sit beside the checkout)"));
+        let items = decode_in_pieces(&bytes, &[]);
+        let comments = items.iter().filter(|i| **i == SseItem::Comment).count();
+        let events = items.len() - comments;
+        assert_eq!(comments, 6);
+        assert_eq!(events, 121, "120 tokens and the final event");
+    }
+}

@@ -1,2 +1,451 @@
-//! (being written)
-pub fn main() -> std::process::ExitCode { std::process::ExitCode::SUCCESS }
+//! The harness behind `cargo bench`: turns every registered scenario x engine
+//! into a libtest-mimic trial, runs them one at a time, and writes the run
+//! directory.
+
+mod cli;
+mod config;
+mod registry;
+mod run;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime};
+
+use clap::Parser;
+use libtest_mimic::{Failed, Trial};
+use tokio::sync::watch;
+
+pub use cli::Args;
+pub use run::{run_once, TrialRun};
+
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::measure::Summary;
+use crate::report::{self, JsonlWriter, RunDir, RunSummary, TrialStatus, TrialSummary};
+use crate::sim::{SimConfig, Simulator};
+use crate::ValidBench;
+
+/// The entry point of a bench binary: `fn main() -> ExitCode { llmbench::main() }`.
+///
+/// Parses libtest's and llmbench's flags (and their `LLMBENCH_*` twins), runs
+/// every selected scenario x engine as a trial, and exits non-zero when a
+/// trial failed.
+pub fn main() -> ExitCode {
+    match Args::try_parse() {
+        Ok(args) => run_with(args),
+        Err(e) => {
+            let _ = e.print();
+            if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+    }
+}
+
+/// Run the harness with already parsed arguments.
+pub fn run_with(mut args: Args) -> ExitCode {
+    match prepare(&mut args) {
+        Ok((trials, shared)) => {
+            let conclusion = libtest_mimic::run(&args.libtest, trials);
+            shared.finish();
+            conclusion.exit_code()
+        }
+        Err(e) => {
+            eprintln!("error: {}", e.chain());
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Where a trial's requests go.
+#[derive(Clone, Debug)]
+enum Target {
+    Sim,
+    Engine(Engine),
+}
+
+impl Target {
+    fn label(&self) -> &str {
+        match self {
+            Target::Sim => config::SIM_LABEL,
+            Target::Engine(e) => e.label(),
+        }
+    }
+}
+
+/// State shared by every trial of one harness run.
+struct Shared {
+    runtime: tokio::runtime::Runtime,
+    inline_figures: bool,
+    duration_scale: Option<f64>,
+    request_timeout: Duration,
+    out_root: PathBuf,
+    sim: Mutex<Option<Simulator>>,
+    run: Mutex<Option<RunState>>,
+    stop_tx: watch::Sender<bool>,
+}
+
+struct RunState {
+    dir: RunDir,
+    started_at: String,
+    jsonl: Option<JsonlWriter>,
+    trials: Vec<TrialSummary>,
+}
+
+fn prepare(args: &mut Args) -> Result<(Vec<Trial>, Arc<Shared>)> {
+    // One trial at a time unless asked otherwise: concurrent trials would
+    // share the machine and distort each other's numbers.
+    args.libtest.test_threads.get_or_insert(1);
+    // `cargo bench` passes --bench: every trial then measures. `cargo test
+    // --benches` does not: every trial is then a quick smoke test. Trials are
+    // libtest "tests" in both modes (libtest-mimic would skip tests under
+    // --bench and demand a ns/iter figure from benches, which means nothing
+    // for a load test), so the flag is ours to act on.
+    let bench_mode = std::mem::take(&mut args.libtest.bench);
+    let engines = config::configured_engines(&args.engines, args.engines_file.as_deref())?;
+    if let Some(f) = args.duration_scale {
+        if !(f.is_finite() && f > 0.0) {
+            return Err(Error::config(format!(
+                "--duration-scale: must be a positive number (got {f})"
+            )));
+        }
+    }
+    if !(args.request_timeout.is_finite() && args.request_timeout > 0.0) {
+        return Err(Error::config(
+            "--request-timeout: must be a positive number of seconds",
+        ));
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("llmbench-client")
+        .build()
+        .map_err(|e| Error::io("starting the client runtime", e))?;
+    let (stop_tx, _) = watch::channel(false);
+    let pretty = !args.libtest.quiet
+        && matches!(
+            args.libtest.format,
+            None | Some(libtest_mimic::FormatSetting::Pretty)
+        );
+    let shared = Arc::new(Shared {
+        runtime,
+        inline_figures: pretty,
+        duration_scale: args.duration_scale,
+        request_timeout: Duration::from_secs_f64(args.request_timeout),
+        out_root: args.out.clone().unwrap_or_else(default_out_root),
+        sim: Mutex::new(None),
+        run: Mutex::new(None),
+        stop_tx,
+    });
+    if !args.libtest.list {
+        shared.listen_for_signals();
+    }
+    let mut trials = Vec::new();
+    for entry in registry::scenarios()? {
+        let made = (entry.make)();
+        let targets: Vec<Target> = match made.as_ref().ok().and_then(|b| b.pinned_engine()) {
+            Some(pinned) => vec![Target::Engine(pinned.clone())],
+            None if engines.is_empty() => vec![Target::Sim],
+            None => engines.iter().cloned().map(Target::Engine).collect(),
+        };
+        let checked = made.and_then(|b| b.validate());
+        for target in targets {
+            let name = format!("{}/{}", entry.name, target.label());
+            let scenario = entry.name.to_string();
+            let description = entry.description.to_string();
+            let shared = shared.clone();
+            let trial = match &checked {
+                Ok(bench) => {
+                    let bench = bench.clone();
+                    Trial::test(name, move || {
+                        shared.run_trial(scenario, description, bench, target, bench_mode)
+                    })
+                }
+                Err(e) => {
+                    let msg = format!(
+                        "scenario `{}` ({}:{}): {}",
+                        entry.name,
+                        entry.file,
+                        entry.line,
+                        e.chain()
+                    );
+                    Trial::test(name, move || Err(Failed::from(msg)))
+                }
+            };
+            trials.push(trial);
+        }
+    }
+    Ok((trials, shared))
+}
+
+/// `<target dir>/llmbench/runs`: the target directory is `CARGO_TARGET_DIR`,
+/// else the ancestor of this executable that holds cargo's `CACHEDIR.TAG`,
+/// else `./target`.
+fn default_out_root() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .or_else(|| {
+            let exe = std::env::current_exe().ok()?;
+            exe.ancestors()
+                .find(|dir| dir.join("CACHEDIR.TAG").is_file())
+                .map(Path::to_path_buf)
+        })
+        .unwrap_or_else(|| PathBuf::from("target"));
+    target.join("llmbench").join("runs")
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A poisoned lock means a trial panicked; its data is still consistent
+    // for our uses (whole values are replaced, never half-updated).
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Shared {
+    fn listen_for_signals(self: &Arc<Self>) {
+        let stop = self.stop_tx.clone();
+        self.runtime.spawn(async move {
+            #[cfg(unix)]
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+            loop {
+                #[cfg(unix)]
+                let terminated = async {
+                    match term.as_mut() {
+                        Some(t) => t.recv().await,
+                        None => std::future::pending().await,
+                    }
+                };
+                #[cfg(not(unix))]
+                let terminated = std::future::pending::<Option<()>>();
+                tokio::select! {
+                    r = tokio::signal::ctrl_c() => if r.is_err() { return },
+                    _ = terminated => {},
+                }
+                if *stop.borrow() {
+                    eprintln!("\nllmbench: stopping now");
+                    // Second signal: the user wants out without waiting.
+                    std::process::exit(130);
+                }
+                eprintln!("\nllmbench: stopping; finished requests are kept (signal again to quit at once)");
+                let _ = stop.send(true);
+            }
+        });
+    }
+
+    fn simulator_url(&self) -> Result<(String, String)> {
+        let mut sim = lock(&self.sim);
+        if sim.is_none() {
+            *sim = Some(Simulator::start(SimConfig::new())?);
+        }
+        let s = sim
+            .as_ref()
+            .ok_or_else(|| Error::config("simulator did not start"))?;
+        Ok((s.url(), s.model().to_string()))
+    }
+
+    fn run_trial(
+        self: Arc<Self>,
+        scenario: String,
+        description: String,
+        mut bench: ValidBench,
+        target: Target,
+        bench_mode: bool,
+    ) -> std::result::Result<(), Failed> {
+        if *self.stop_tx.borrow() {
+            return Err("not run: the run was interrupted".into());
+        }
+        let engine = match &target {
+            Target::Engine(e) => e.clone(),
+            Target::Sim => {
+                let (url, model) = self.simulator_url().map_err(|e| e.chain())?;
+                Engine::openai(url, model).name(config::SIM_LABEL)
+            }
+        };
+        if bench_mode {
+            if let Some(f) = self.duration_scale {
+                bench.load = bench.load.scaled(f);
+            }
+        } else {
+            // Smoke test (`cargo test --benches`): prove the scenario works.
+            bench.load = bench.load.smoke();
+            bench.workload.max_tokens = bench.workload.max_tokens.min(SMOKE_MAX_TOKENS);
+        }
+        let started = SystemTime::now();
+        let jsonl = if bench_mode {
+            self.take_jsonl(started).map_err(|e| e.chain())?
+        } else {
+            None
+        };
+        let setup = run::TrialSetup {
+            scenario: scenario.clone(),
+            engine: engine.clone(),
+            bench: bench.clone(),
+            request_timeout: self.request_timeout,
+            keep_records: false,
+            jsonl,
+            stop: self.stop_tx.subscribe(),
+        };
+        let (run, jsonl) = self
+            .runtime
+            .block_on(run::execute(setup))
+            .map_err(|e| e.chain())?;
+        let s = &run.summary;
+        let (status, error) = verdict(&run);
+        if bench_mode {
+            let trial = TrialSummary {
+                scenario,
+                description,
+                engine: engine.label().to_string(),
+                engine_kind: engine.kind().as_str(),
+                engine_url: engine.url().to_string(),
+                model: run.model.clone(),
+                mode: bench.workload.mode,
+                max_tokens: bench.workload.max_tokens,
+                users: bench.load.users,
+                duration_limit_s: bench.load.duration.map(|d| d.as_secs_f64()),
+                request_limit: bench.load.requests,
+                seed: bench.seed,
+                slos: bench.slos.clone(),
+                started_at: report::rfc3339(started),
+                status,
+                error: error.clone(),
+                summary: s.clone(),
+            };
+            self.record_trial(trial, jsonl).map_err(|e| e.chain())?;
+        }
+        if self.inline_figures {
+            print!("{} ", headline(s));
+            let _ = std::io::stdout().flush();
+        }
+        match error {
+            None => Ok(()),
+            Some(msg) => Err(msg.into()),
+        }
+    }
+
+    fn take_jsonl(&self, now: SystemTime) -> Result<Option<JsonlWriter>> {
+        let mut run = lock(&self.run);
+        if run.is_none() {
+            let dir = RunDir::create(&self.out_root, now)?;
+            let jsonl = dir.requests()?;
+            *run = Some(RunState {
+                dir,
+                started_at: report::rfc3339(now),
+                jsonl: Some(jsonl),
+                trials: Vec::new(),
+            });
+        }
+        Ok(run.as_mut().and_then(|r| r.jsonl.take()))
+    }
+
+    fn record_trial(&self, trial: TrialSummary, jsonl: Option<JsonlWriter>) -> Result<()> {
+        let mut guard = lock(&self.run);
+        let Some(run) = guard.as_mut() else {
+            return Ok(());
+        };
+        run.jsonl = jsonl;
+        run.trials.push(trial);
+        run.dir.write_summary(&RunSummary {
+            schema: report::SCHEMA,
+            llmbench_version: env!("CARGO_PKG_VERSION"),
+            started_at: &run.started_at,
+            trials: &run.trials,
+        })
+    }
+
+    fn finish(&self) {
+        lock(&self.sim).take();
+        if let Some(run) = lock(&self.run).as_ref() {
+            let path = run.dir.path();
+            let shown = std::env::current_dir()
+                .ok()
+                .and_then(|cwd| path.strip_prefix(cwd).ok().map(Path::to_path_buf))
+                .unwrap_or_else(|| path.to_path_buf());
+            println!("llmbench: results in {}", shown.display());
+        }
+    }
+}
+
+/// Output budget per request in smoke mode.
+const SMOKE_MAX_TOKENS: u32 = 16;
+
+/// How a trial ended and, if it failed, why.
+fn verdict(run: &TrialRun) -> (TrialStatus, Option<String>) {
+    let s = &run.summary;
+    let first = || {
+        run.first_errors
+            .iter()
+            .map(|(kind, msg)| {
+                format!(
+                    "{kind} x{}: {msg}",
+                    s.errors_by_kind.get(kind).unwrap_or(&0)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    if run.stopped {
+        let msg = format!(
+            "interrupted after {} requests ({} succeeded); every finished request is in requests.jsonl",
+            s.requests, s.successes
+        );
+        return (TrialStatus::Interrupted, Some(msg));
+    }
+    if s.requests == 0 {
+        return (TrialStatus::Failed, Some("no request was sent".into()));
+    }
+    if s.successes == 0 {
+        return (
+            TrialStatus::Failed,
+            Some(format!("all {} requests failed: {}", s.requests, first())),
+        );
+    }
+    (TrialStatus::Ok, None)
+}
+
+/// A duration in milliseconds, to three significant figures or so.
+fn fmt_ms(ms: f64) -> String {
+    if ms >= 10_000.0 {
+        format!("{:.1} s", ms / 1e3)
+    } else if ms >= 100.0 {
+        format!("{ms:.0} ms")
+    } else if ms >= 10.0 {
+        format!("{ms:.1} ms")
+    } else {
+        format!("{ms:.2} ms")
+    }
+}
+
+/// The figures printed on a trial's line.
+fn headline(s: &Summary) -> String {
+    let mut parts = vec![format!(
+        "{}/{} ok in {:.1} s, {:.1} req/s",
+        s.successes, s.requests, s.duration_s, s.request_throughput
+    )];
+    if let Some(d) = &s.ttft {
+        parts.push(format!("ttft p50 {} p99 {}", fmt_ms(d.p50), fmt_ms(d.p99)));
+    }
+    if let Some(d) = &s.itl {
+        parts.push(format!("itl p50 {}", fmt_ms(d.p50)));
+    }
+    if let Some(d) = &s.e2e_latency {
+        parts.push(format!("e2e p50 {}", fmt_ms(d.p50)));
+    }
+    parts.push(format!("{:.0} tok/s", s.output_token_throughput));
+    format!("[{}]", parts.join(" | "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_print_with_sensible_precision() {
+        assert_eq!(fmt_ms(0.4234), "0.42 ms");
+        assert_eq!(fmt_ms(21.349), "21.3 ms");
+        assert_eq!(fmt_ms(151.6), "152 ms");
+        assert_eq!(fmt_ms(12_345.0), "12.3 s");
+    }
+}

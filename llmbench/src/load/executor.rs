@@ -1,1 +1,164 @@
-//! (being written)
+//! Runs a load against an engine client: closed-loop users, each sending its
+//! next request when the previous one finished, until the duration or the
+//! request count is reached or the run is stopped.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use tokio::sync::watch;
+
+use crate::engine::{EngineClient, GenRequest};
+use crate::measure::{Exchange, RecordContext, RequestError, RequestErrorKind, RequestRecord};
+use crate::workload::Workload;
+
+use super::Load;
+
+/// Everything one trial's load needs besides the client.
+#[derive(Clone, Debug)]
+pub(crate) struct Plan {
+    pub scenario: String,
+    pub engine: String,
+    pub model: String,
+    pub workload: Workload,
+    pub load: Load,
+    pub seed: u64,
+    pub request_timeout: Duration,
+}
+
+/// Where finished records go (the writer thread).
+pub(crate) type RecordTx = std::sync::mpsc::Sender<RequestRecord>;
+
+/// The prompt index for request `id`: a pure function of the seed and the id,
+/// so a run repeats whatever the order in which users pick up requests.
+pub(crate) fn prompt_index(seed: u64, id: u64, prompts: usize) -> usize {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(id);
+    rng.random_range(0..prompts.max(1))
+}
+
+/// Run `plan` from `t0`; every request sent produces exactly one record on
+/// `tx`, including those cut short by `stop` (kind `interrupted`).
+pub(crate) async fn run_closed_loop(
+    plan: Arc<Plan>,
+    client: Arc<dyn EngineClient>,
+    t0: Instant,
+    tx: RecordTx,
+    stop: watch::Receiver<bool>,
+) {
+    let next = Arc::new(AtomicU64::new(0));
+    let deadline = plan.load.duration.map(|d| t0 + d);
+    let mut users = Vec::new();
+    for user in 0..plan.load.users {
+        let (plan, client, next, tx, stop) = (
+            plan.clone(),
+            client.clone(),
+            next.clone(),
+            tx.clone(),
+            stop.clone(),
+        );
+        users.push(tokio::spawn(async move {
+            let ctx = UserCtx { user, t0, deadline };
+            run_user(ctx, &plan, &*client, &next, &tx, stop).await;
+        }));
+    }
+    for u in users {
+        // A user task only ends by returning; a join error means it panicked,
+        // which the records already sent survive.
+        let _ = u.await;
+    }
+}
+
+struct UserCtx {
+    user: u32,
+    t0: Instant,
+    deadline: Option<Instant>,
+}
+
+async fn run_user(
+    UserCtx { user, t0, deadline }: UserCtx,
+    plan: &Plan,
+    client: &dyn EngineClient,
+    next: &AtomicU64,
+    tx: &RecordTx,
+    mut stop: watch::Receiver<bool>,
+) {
+    let prompts = &plan.workload.prompts;
+    loop {
+        if *stop.borrow() || deadline.is_some_and(|d| Instant::now() >= d) {
+            return;
+        }
+        let id = next.fetch_add(1, Ordering::Relaxed);
+        if plan.load.requests.is_some_and(|limit| id >= limit) {
+            return;
+        }
+        let prompt = prompts[prompt_index(plan.seed, id, prompts.len())].as_str();
+        let req = GenRequest {
+            prompt: prompt.into(),
+            mode: plan.workload.mode,
+            max_tokens: plan.workload.max_tokens,
+        };
+        // Closed loop: a request is due the moment its user is free.
+        let scheduled_at = Instant::now();
+        let mut ex = Exchange::started(scheduled_at);
+        let outcome = {
+            let send = client.send(&req, &mut ex);
+            tokio::select! {
+                () = send => None,
+                () = tokio::time::sleep(plan.request_timeout) => Some(RequestErrorKind::Timeout),
+                _ = stop.wait_for(|s| *s) => Some(RequestErrorKind::Interrupted),
+            }
+        };
+        if let Some(kind) = outcome {
+            ex.ended_at = Instant::now();
+            let message = match kind {
+                RequestErrorKind::Timeout => format!(
+                    "no complete response within the request timeout of {:?} ({} content chunks arrived)",
+                    plan.request_timeout,
+                    ex.content_at.len()
+                ),
+                _ => format!(
+                    "run stopped while the request was in flight ({} content chunks arrived)",
+                    ex.content_at.len()
+                ),
+            };
+            ex.error = Some(RequestError {
+                kind,
+                status: None,
+                message,
+            });
+        }
+        let ctx = RecordContext {
+            scenario: &plan.scenario,
+            engine: &plan.engine,
+            model: &plan.model,
+            request_id: id,
+            user,
+            t0,
+            scheduled_at,
+        };
+        if tx.send(RequestRecord::from_exchange(&ctx, ex)).is_err() {
+            return; // the writer stopped (disk error); the run is ending
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prompt_choice_is_a_pure_function_of_seed_and_id() {
+        let a: Vec<usize> = (0..50).map(|id| prompt_index(7, id, 5)).collect();
+        let b: Vec<usize> = (0..50).map(|id| prompt_index(7, id, 5)).collect();
+        let c: Vec<usize> = (0..50).map(|id| prompt_index(8, id, 5)).collect();
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        assert!(a.iter().all(|&i| i < 5));
+        for want in 0..5 {
+            assert!(a.contains(&want), "every prompt is used over 50 draws");
+        }
+    }
+}

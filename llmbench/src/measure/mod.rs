@@ -1,2 +1,21 @@
-//! (being written)
-pub(crate) fn ser_ms<S: serde::Serializer>(d: &std::time::Duration, s: S) -> Result<S::Ok, S::Error> { s.serialize_f64(d.as_secs_f64() * 1e3) }
+//! What was measured: one [`RequestRecord`] per request, and their
+//! aggregation into a [`Summary`] per scenario and engine. Definitions of every
+//! metric are in `docs/metrics.md`.
+
+mod record;
+mod summary;
+
+pub use record::{Exchange, RecordContext, RequestError, RequestErrorKind, RequestRecord};
+pub use summary::{Aggregate, Distribution, Summary};
+
+use std::time::Duration;
+
+/// Serialize a duration as milliseconds (a float), the unit of every output.
+pub(crate) fn ser_ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(ms(*d))
+}
+
+/// A duration in milliseconds as a float.
+pub(crate) fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}

@@ -1,0 +1,9 @@
+#![allow(dead_code)]
+use llmbench::prelude::*;
+
+#[llm_bench]
+const fn chat() -> Bench {
+    unimplemented!()
+}
+
+fn main() {}

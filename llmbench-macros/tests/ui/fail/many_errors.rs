@@ -1,0 +1,9 @@
+#![allow(dead_code)]
+use llmbench::prelude::*;
+
+#[llm_bench(nmae = "x")]
+async fn chat<T>(_users: T) -> String {
+    String::new()
+}
+
+fn main() {}

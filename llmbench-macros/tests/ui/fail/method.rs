@@ -1,0 +1,13 @@
+#![allow(dead_code)]
+use llmbench::prelude::*;
+
+struct Scenarios;
+
+impl Scenarios {
+    #[llm_bench]
+    fn chat(&self) -> Bench {
+        Bench::new()
+    }
+}
+
+fn main() {}

@@ -1,0 +1,9 @@
+#![allow(dead_code)]
+use llmbench::prelude::*;
+
+#[llm_bench]
+fn chat() {
+    let _ = Bench::new();
+}
+
+fn main() {}

@@ -1,0 +1,12 @@
+#![allow(dead_code)]
+use llmbench::prelude::*;
+
+#[llm_bench]
+fn chat() -> Bench
+where
+    Bench: Clone,
+{
+    Bench::new()
+}
+
+fn main() {}

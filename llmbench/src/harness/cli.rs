@@ -1,0 +1,84 @@
+//! The bench binary's command line: libtest's flags (so `cargo bench -- chat`,
+//! `--list`, `--exact`, `--ignored` behave as users expect) plus llmbench's
+//! own, each with an `LLMBENCH_*` environment twin.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+
+/// Arguments of a bench binary (`cargo bench -- [ARGS]`).
+#[derive(Parser, Debug, Clone, Default)]
+#[command(
+    name = "llmbench",
+    about = "Run llmbench scenarios against engines",
+    after_help = "Without --engine/--engines, scenarios run against the built-in simulated engine."
+)]
+pub struct Args {
+    /// libtest's own arguments (filter, --list, --exact, --ignored, ...).
+    #[command(flatten)]
+    pub libtest: libtest_mimic::Arguments,
+
+    /// An engine to benchmark: KIND=URL[,model=NAME][,name=LABEL][,api_key_env=VAR].
+    /// KIND is openai, ollama, tgi or llamacpp. Repeatable. Replaces the simulator.
+    #[arg(
+        long = "engine",
+        value_name = "SPEC",
+        env = "LLMBENCH_ENGINE",
+        value_delimiter = ';'
+    )]
+    pub engines: Vec<String>,
+
+    /// A TOML file of engines (`[[engine]]` tables with kind, url, model, name,
+    /// api_key_env). `LLMBENCH_ENGINES` holds its path.
+    #[arg(long = "engines", value_name = "FILE", env = "LLMBENCH_ENGINES")]
+    pub engines_file: Option<PathBuf>,
+
+    /// Directory for run directories (default: `<target dir>/llmbench/runs`).
+    #[arg(long, value_name = "DIR", env = "LLMBENCH_OUT")]
+    pub out: Option<PathBuf>,
+
+    /// Multiply every scenario's duration by F (e.g. 0.1 for a quick run).
+    #[arg(long, value_name = "F", env = "LLMBENCH_DURATION_SCALE")]
+    pub duration_scale: Option<f64>,
+
+    /// Give up on a request after this many seconds.
+    #[arg(
+        long,
+        value_name = "SECS",
+        env = "LLMBENCH_REQUEST_TIMEOUT",
+        default_value_t = 300.0
+    )]
+    pub request_timeout: f64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn libtest_and_llmbench_flags_mix() {
+        let args = Args::try_parse_from([
+            "bench",
+            "--bench",
+            "chat",
+            "--exact",
+            "--engine",
+            "openai=http://127.0.0.1:9,model=m",
+            "--engine",
+            "openai=http://127.0.0.1:10",
+            "--duration-scale",
+            "0.5",
+        ])
+        .unwrap();
+        assert!(args.libtest.bench);
+        assert!(args.libtest.exact);
+        assert_eq!(args.libtest.filter.as_deref(), Some("chat"));
+        assert_eq!(args.engines.len(), 2);
+        assert_eq!(args.duration_scale, Some(0.5));
+    }
+
+    #[test]
+    fn unknown_flags_are_rejected() {
+        assert!(Args::try_parse_from(["bench", "--no-such-flag"]).is_err());
+    }
+}

@@ -1,0 +1,195 @@
+//! Running one trial: connect to the engine, drive the load, send every
+//! record to a writer thread that appends it to `requests.jsonl` and folds it
+//! into the aggregate, and hand back the summary.
+
+use std::collections::BTreeMap;
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+
+use crate::engine::{self, Engine};
+use crate::error::{Error, ErrorKind, Result};
+use crate::load::executor::{self, Plan};
+use crate::measure::{Aggregate, RequestRecord, Summary};
+use crate::report::JsonlWriter;
+use crate::ValidBench;
+
+/// What one trial produced.
+#[derive(Debug)]
+pub struct TrialRun {
+    /// The instant the trial's offsets (`sent_ms`, ...) count from.
+    pub t0: Instant,
+    /// The model the requests named.
+    pub model: String,
+    /// Every record, in the order requests finished (kept only when asked).
+    pub records: Vec<RequestRecord>,
+    /// The aggregate figures.
+    pub summary: Summary,
+    /// One message per error kind: the first failure of that kind.
+    pub first_errors: BTreeMap<String, String>,
+    /// True when the run was stopped (Ctrl-C, SIGTERM, a write error).
+    pub stopped: bool,
+}
+
+/// How to run a trial, beyond the scenario and the engine.
+pub(crate) struct TrialSetup {
+    pub scenario: String,
+    pub engine: Engine,
+    pub bench: ValidBench,
+    pub request_timeout: Duration,
+    pub keep_records: bool,
+    pub jsonl: Option<JsonlWriter>,
+    pub stop: watch::Receiver<bool>,
+}
+
+struct WriterOutcome {
+    jsonl: Option<JsonlWriter>,
+    aggregate: Aggregate,
+    records: Vec<RequestRecord>,
+    first_errors: BTreeMap<String, String>,
+    write_error: Option<Error>,
+}
+
+fn spawn_writer(
+    rx: mpsc::Receiver<RequestRecord>,
+    mut jsonl: Option<JsonlWriter>,
+    keep: bool,
+    stop: watch::Sender<bool>,
+) -> Result<JoinHandle<WriterOutcome>> {
+    std::thread::Builder::new()
+        .name("llmbench-writer".into())
+        .spawn(move || {
+            let mut out = WriterOutcome {
+                jsonl: None,
+                aggregate: Aggregate::default(),
+                records: Vec::new(),
+                first_errors: BTreeMap::new(),
+                write_error: None,
+            };
+            for record in rx {
+                if let (Some(w), None) = (jsonl.as_mut(), &out.write_error) {
+                    if let Err(e) = w.append(&record) {
+                        // Stop the load: what cannot be written must not be measured.
+                        out.write_error = Some(e);
+                        let _ = stop.send(true);
+                    }
+                }
+                out.aggregate.add(&record);
+                if let Some(err) = &record.error {
+                    out.first_errors
+                        .entry(err.kind.as_str().to_string())
+                        .or_insert_with(|| err.message.clone());
+                }
+                if keep {
+                    out.records.push(record);
+                }
+            }
+            out.jsonl = jsonl;
+            out
+        })
+        .map_err(|e| Error::io("starting the record writer thread", e))
+}
+
+/// Run one trial to its end. Returns the run and the `requests.jsonl` writer
+/// (for the next trial). Fails only when the trial could not start or its
+/// records could not be written; failed requests are data in the run.
+pub(crate) async fn execute(setup: TrialSetup) -> Result<(TrialRun, Option<JsonlWriter>)> {
+    let TrialSetup {
+        scenario,
+        engine,
+        bench,
+        request_timeout,
+        keep_records,
+        jsonl,
+        stop: mut outer_stop,
+    } = setup;
+    let (client, model) = engine::connect(&engine).await.map_err(|e| {
+        e.context(format!(
+            "scenario `{scenario}`, engine `{}`",
+            engine.label()
+        ))
+    })?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    // Forward an outer stop (signals) into this trial's stop.
+    let forward = {
+        let stop_tx = stop_tx.clone();
+        tokio::spawn(async move {
+            if outer_stop.wait_for(|s| *s).await.is_ok() {
+                let _ = stop_tx.send(true);
+            }
+        })
+    };
+    let (tx, rx) = mpsc::channel();
+    let writer = spawn_writer(rx, jsonl, keep_records, stop_tx.clone())?;
+    let plan = Arc::new(Plan {
+        scenario: scenario.clone(),
+        engine: engine.label().to_string(),
+        model: model.clone(),
+        workload: bench.workload.clone(),
+        load: bench.load.clone(),
+        seed: bench.seed,
+        request_timeout,
+    });
+    let t0 = Instant::now();
+    executor::run_closed_loop(plan, client, t0, tx, stop_rx.clone()).await;
+    forward.abort();
+    let stopped = *stop_rx.borrow();
+    let outcome = tokio::task::spawn_blocking(move || writer.join())
+        .await
+        .ok()
+        .and_then(|joined| joined.ok())
+        .ok_or_else(|| Error::new(ErrorKind::Io, "the record writer thread died"))?;
+    if let Some(e) = outcome.write_error {
+        return Err(e.context(format!(
+            "scenario `{scenario}`, engine `{}`: stopped after {} requests",
+            engine.label(),
+            outcome.aggregate.requests()
+        )));
+    }
+    let run = TrialRun {
+        t0,
+        model,
+        records: outcome.records,
+        summary: outcome.aggregate.summary(),
+        first_errors: outcome.first_errors,
+        stopped,
+    };
+    Ok((run, outcome.jsonl))
+}
+
+/// Run `bench` once against `engine` and return every record, writing no
+/// files: the library-level entry point tests and tools use.
+///
+/// ```no_run
+/// use llmbench::prelude::*;
+/// use llmbench::sim::{SimConfig, Simulator};
+/// let sim = Simulator::start(SimConfig::new()).unwrap();
+/// let bench = Bench::new()
+///     .workload(Workload::prompts(["Say hello."]).max_tokens(8))
+///     .load(Load::users(2).requests(4));
+/// let run = llmbench::harness::run_once("hello", &bench, &Engine::openai(sim.url(), sim.model())).unwrap();
+/// assert_eq!(run.records.len(), 4);
+/// ```
+pub fn run_once(scenario: &str, bench: &crate::Bench, engine: &Engine) -> Result<TrialRun> {
+    let bench = bench
+        .validate()
+        .map_err(|e| e.context(format!("scenario `{scenario}`")))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::io("starting the client runtime", e))?;
+    let (_stop_tx, stop) = watch::channel(false);
+    let setup = TrialSetup {
+        scenario: scenario.to_string(),
+        engine: engine.clone(),
+        bench,
+        request_timeout: Duration::from_secs(300),
+        keep_records: true,
+        jsonl: None,
+        stop,
+    };
+    runtime.block_on(execute(setup)).map(|(run, _)| run)
+}

@@ -1,0 +1,359 @@
+//! Aggregation of request records into a per-trial [`Summary`]: exact
+//! count, mean, standard deviation, min and max, and percentiles from HDR
+//! histograms (3 significant digits).
+
+use std::collections::BTreeMap;
+
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+
+use super::RequestRecord;
+
+/// Distribution of one metric. Latencies are in milliseconds; `output_tps`
+/// in tokens per second.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Distribution {
+    /// How many values.
+    pub count: u64,
+    /// Arithmetic mean (exact).
+    pub mean: f64,
+    /// Population standard deviation (exact).
+    pub std_dev: f64,
+    /// Smallest value (exact).
+    pub min: f64,
+    /// Median.
+    pub p50: f64,
+    /// 90th percentile.
+    pub p90: f64,
+    /// 95th percentile.
+    pub p95: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// 99.9th percentile.
+    pub p99_9: f64,
+    /// Largest value (exact).
+    pub max: f64,
+}
+
+/// Accumulates one metric: exact moments, HDR percentiles.
+#[derive(Clone, Debug)]
+struct Metric {
+    hist: Histogram<u64>,
+    /// Values are stored as integers of `1 / scale` units.
+    scale: f64,
+    count: u64,
+    mean: f64,
+    m2: f64,
+    min: f64,
+    max: f64,
+}
+
+impl Metric {
+    fn new(scale: f64) -> Self {
+        Metric {
+            // `new` only fails for more than 5 significant digits; 3 is fixed here.
+            hist: Histogram::new(3)
+                .unwrap_or_else(|_| unreachable!("3 significant digits is valid")),
+            scale,
+            count: 0,
+            mean: 0.0,
+            m2: 0.0,
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
+        }
+    }
+
+    fn add(&mut self, value: f64) {
+        if !value.is_finite() || value < 0.0 {
+            return;
+        }
+        // Welford's online mean and variance.
+        self.count += 1;
+        let delta = value - self.mean;
+        self.mean += delta / self.count as f64;
+        self.m2 += delta * (value - self.mean);
+        self.min = self.min.min(value);
+        self.max = self.max.max(value);
+        let scaled = (value * self.scale).round().max(1.0) as u64;
+        // Auto-resize is on, so recording never fails for a finite value.
+        let _ = self.hist.record(scaled);
+    }
+
+    fn distribution(&self) -> Option<Distribution> {
+        if self.count == 0 {
+            return None;
+        }
+        let q =
+            |p: f64| (self.hist.value_at_quantile(p) as f64 / self.scale).clamp(self.min, self.max);
+        Some(Distribution {
+            count: self.count,
+            mean: self.mean,
+            std_dev: (self.m2 / self.count as f64).sqrt(),
+            min: self.min,
+            p50: q(0.50),
+            p90: q(0.90),
+            p95: q(0.95),
+            p99: q(0.99),
+            p99_9: q(0.999),
+            max: self.max,
+        })
+    }
+}
+
+/// Running aggregation of one trial's records.
+#[derive(Clone, Debug)]
+pub struct Aggregate {
+    requests: u64,
+    successes: u64,
+    errors: BTreeMap<String, u64>,
+    first_sent_ms: f64,
+    last_end_ms: f64,
+    prompt_tokens: u64,
+    output_tokens: u64,
+    estimated: bool,
+    ttfb: Metric,
+    ttft: Metric,
+    itl: Metric,
+    tpot: Metric,
+    e2e: Metric,
+    output_tps: Metric,
+    schedule_lag: Metric,
+}
+
+impl Default for Aggregate {
+    fn default() -> Self {
+        // Latencies in ms kept to the microsecond; rates to 1/1000 token/s.
+        let ms = || Metric::new(1e3);
+        Aggregate {
+            requests: 0,
+            successes: 0,
+            errors: BTreeMap::new(),
+            first_sent_ms: f64::INFINITY,
+            last_end_ms: f64::NEG_INFINITY,
+            prompt_tokens: 0,
+            output_tokens: 0,
+            estimated: false,
+            ttfb: ms(),
+            ttft: ms(),
+            itl: ms(),
+            tpot: ms(),
+            e2e: ms(),
+            output_tps: Metric::new(1e3),
+            schedule_lag: ms(),
+        }
+    }
+}
+
+/// The per scenario x engine figures written to `summary.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Requests sent (finished, failed or interrupted).
+    pub requests: u64,
+    /// Requests that succeeded.
+    pub successes: u64,
+    /// Requests that failed.
+    pub failures: u64,
+    /// `successes / requests`.
+    pub success_rate: f64,
+    /// Failures counted by kind.
+    pub errors_by_kind: BTreeMap<String, u64>,
+    /// First send to last completion, in seconds.
+    pub duration_s: f64,
+    /// Successful requests per second.
+    pub request_throughput: f64,
+    /// Output tokens of successful requests per second.
+    pub output_token_throughput: f64,
+    /// Prompt plus output tokens of successful requests per second.
+    pub total_token_throughput: f64,
+    /// Prompt tokens of successful requests (as the engine reported them).
+    pub prompt_tokens: u64,
+    /// Output tokens of successful requests.
+    pub output_tokens: u64,
+    /// True when some output token counts are chunk counts, not the engine's.
+    pub output_tokens_estimated: bool,
+    /// Time to first byte.
+    pub ttfb: Option<Distribution>,
+    /// Time to first token.
+    pub ttft: Option<Distribution>,
+    /// Inter-token latency, every gap pooled.
+    pub itl: Option<Distribution>,
+    /// Time per output token.
+    pub tpot: Option<Distribution>,
+    /// End-to-end latency.
+    pub e2e_latency: Option<Distribution>,
+    /// Per-request output tokens per second.
+    pub output_tps: Option<Distribution>,
+    /// Actual minus scheduled send time (the client's own lag).
+    pub schedule_lag: Option<Distribution>,
+}
+
+impl Aggregate {
+    /// Add one record.
+    pub fn add(&mut self, r: &RequestRecord) {
+        self.requests += 1;
+        self.first_sent_ms = self.first_sent_ms.min(r.sent_ms);
+        self.last_end_ms = self.last_end_ms.max(r.sent_ms + r.e2e_latency_ms);
+        self.schedule_lag.add(r.schedule_lag_ms);
+        if let Some(err) = &r.error {
+            *self
+                .errors
+                .entry(err.kind.as_str().to_string())
+                .or_default() += 1;
+            return;
+        }
+        self.successes += 1;
+        self.prompt_tokens += u64::from(r.prompt_tokens.unwrap_or(0));
+        self.output_tokens += u64::from(r.output_tokens.unwrap_or(0));
+        self.estimated |= r.output_tokens_estimated;
+        for (metric, value) in [
+            (&mut self.ttfb, r.ttfb_ms),
+            (&mut self.ttft, r.ttft_ms),
+            (&mut self.tpot, r.tpot_ms),
+            (&mut self.e2e, Some(r.e2e_latency_ms)),
+            (&mut self.output_tps, r.output_tps),
+        ] {
+            if let Some(v) = value {
+                metric.add(v);
+            }
+        }
+        for &gap in &r.itl_ms {
+            self.itl.add(gap);
+        }
+    }
+
+    /// Requests added so far.
+    pub fn requests(&self) -> u64 {
+        self.requests
+    }
+
+    /// The summary of everything added so far.
+    pub fn summary(&self) -> Summary {
+        let duration_s = if self.requests == 0 {
+            0.0
+        } else {
+            ((self.last_end_ms - self.first_sent_ms) / 1e3).max(0.0)
+        };
+        let per_s = |n: u64| {
+            if duration_s > 0.0 {
+                n as f64 / duration_s
+            } else {
+                0.0
+            }
+        };
+        Summary {
+            requests: self.requests,
+            successes: self.successes,
+            failures: self.requests - self.successes,
+            success_rate: if self.requests == 0 {
+                0.0
+            } else {
+                self.successes as f64 / self.requests as f64
+            },
+            errors_by_kind: self.errors.clone(),
+            duration_s,
+            request_throughput: per_s(self.successes),
+            output_token_throughput: per_s(self.output_tokens),
+            total_token_throughput: per_s(self.output_tokens + self.prompt_tokens),
+            prompt_tokens: self.prompt_tokens,
+            output_tokens: self.output_tokens,
+            output_tokens_estimated: self.estimated,
+            ttfb: self.ttfb.distribution(),
+            ttft: self.ttft.distribution(),
+            itl: self.itl.distribution(),
+            tpot: self.tpot.distribution(),
+            e2e_latency: self.e2e.distribution(),
+            output_tps: self.output_tps.distribution(),
+            schedule_lag: self.schedule_lag.distribution(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::measure::{RequestError, RequestErrorKind};
+
+    fn record(sent: f64, ttft: f64, e2e: f64, gaps: &[f64], tokens: u32) -> RequestRecord {
+        RequestRecord {
+            scenario: "s".into(),
+            engine: "e".into(),
+            model: "m".into(),
+            request_id: 0,
+            user: 0,
+            response_id: None,
+            success: true,
+            scheduled_ms: sent,
+            sent_ms: sent,
+            schedule_lag_ms: 0.0,
+            ttfb_ms: Some(ttft),
+            ttft_ms: Some(ttft),
+            e2e_latency_ms: e2e,
+            itl_ms: gaps.to_vec(),
+            itl_mean_ms: None,
+            tpot_ms: Some((e2e - ttft) / f64::from(tokens - 1)),
+            prompt_tokens: Some(10),
+            output_tokens: Some(tokens),
+            output_tokens_estimated: false,
+            content_chunks: tokens,
+            output_tps: Some(f64::from(tokens) / (e2e / 1e3)),
+            finish_reason: None,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn moments_are_exact_and_percentiles_within_hdr_precision() {
+        let mut agg = Aggregate::default();
+        for i in 1..=1000 {
+            let v = f64::from(i);
+            agg.add(&record(0.0, v, v + 100.0, &[v / 10.0], 2));
+        }
+        let s = agg.summary();
+        let ttft = s.ttft.unwrap();
+        assert_eq!(ttft.count, 1000);
+        assert!((ttft.mean - 500.5).abs() < 1e-9);
+        assert!((ttft.std_dev - 288.6749902572095).abs() < 1e-6);
+        assert_eq!((ttft.min, ttft.max), (1.0, 1000.0));
+        for (p, want) in [
+            (ttft.p50, 500.0),
+            (ttft.p90, 900.0),
+            (ttft.p99, 990.0),
+            (ttft.p99_9, 999.0),
+        ] {
+            assert!((p - want).abs() / want < 1e-3, "{p} vs {want}");
+        }
+        assert_eq!(s.itl.unwrap().count, 1000);
+        // Span: first send (0) to last end (1100 ms).
+        assert!((s.duration_s - 1.1).abs() < 1e-9);
+        assert!((s.request_throughput - 1000.0 / 1.1).abs() < 1e-6);
+        assert_eq!(s.output_tokens, 2000);
+        assert!((s.total_token_throughput - 12000.0 / 1.1).abs() < 1e-6);
+    }
+
+    #[test]
+    fn failures_count_but_stay_out_of_latencies() {
+        let mut agg = Aggregate::default();
+        agg.add(&record(0.0, 10.0, 50.0, &[5.0], 2));
+        let mut bad = record(0.0, 1.0, 2.0, &[], 2);
+        bad.success = false;
+        bad.error = Some(RequestError {
+            kind: RequestErrorKind::HttpStatus,
+            status: Some(503),
+            message: "busy".into(),
+        });
+        agg.add(&bad);
+        let s = agg.summary();
+        assert_eq!((s.requests, s.successes, s.failures), (2, 1, 1));
+        assert_eq!(s.success_rate, 0.5);
+        assert_eq!(s.errors_by_kind.get("http_status"), Some(&1));
+        assert_eq!(s.ttft.unwrap().count, 1);
+    }
+
+    #[test]
+    fn empty_aggregate_has_no_distributions() {
+        let s = Aggregate::default().summary();
+        assert_eq!(s.requests, 0);
+        assert!(s.ttft.is_none());
+        assert_eq!(s.request_throughput, 0.0);
+    }
+}

@@ -1,0 +1,286 @@
+//! The harness end to end, driven as `cargo bench` drives a bench binary:
+//! filters, listing, smoke mode, run directories, failing scenarios, engine
+//! errors and Ctrl-C. The engines are simulators started here.
+
+#![allow(clippy::unwrap_used)] // a test helper that fails should panic
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use llmbench::measure::RequestRecord;
+use llmbench::sim::{Fault, SimConfig, Simulator};
+use serde_json::Value;
+
+const FIXTURE: &str = env!("CARGO_BIN_EXE_harness-fixture");
+
+fn temp_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("llmbench-harness-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn fixture(args: &[&str]) -> Output {
+    Command::new(FIXTURE)
+        .args(args)
+        .env_remove("LLMBENCH_ENGINE")
+        .env_remove("LLMBENCH_ENGINES")
+        .output()
+        .expect("the fixture bench binary runs")
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// The output line of trial `name`.
+fn line_of<'a>(t: &'a str, name: &str) -> &'a str {
+    t.lines()
+        .find(|l| l.starts_with(&format!("test {name} ")))
+        .unwrap_or_else(|| panic!("no line for {name} in:\n{t}"))
+}
+
+/// The single run directory under `out`.
+fn run_dir(out: &Path) -> PathBuf {
+    let dirs: Vec<PathBuf> = std::fs::read_dir(out)
+        .expect("the out directory exists")
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(dirs.len(), 1, "one run directory in {}", out.display());
+    dirs.into_iter().next().unwrap()
+}
+
+fn records(dir: &Path) -> Vec<RequestRecord> {
+    let text = std::fs::read_to_string(dir.join("requests.jsonl")).unwrap();
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad line {l}: {e}")))
+        .collect()
+}
+
+fn summary(dir: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn list_names_every_scenario_engine_pair() {
+    let out = fixture(&["--list"]);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    for name in [
+        "bad_build/sim",
+        "bad_users/sim",
+        "ok_chat/sim",
+        "ok_completion/sim",
+        "slow/sim",
+    ] {
+        assert!(
+            t.contains(&format!("{name}: test")),
+            "{name} missing from:\n{t}"
+        );
+    }
+    let out = fixture(&["--list", "ok_"]);
+    assert!(!text(&out).contains("slow/sim"), "filters apply to --list");
+}
+
+#[test]
+fn smoke_mode_runs_each_scenario_with_two_requests_and_writes_nothing() {
+    let out_dir = temp_dir("smoke");
+    let out = fixture(&["ok_", "--out", out_dir.to_str().unwrap()]);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(line_of(&t, "ok_chat/sim").contains("[2/2 ok"), "{t}");
+    assert!(line_of(&t, "ok_completion/sim").contains("[2/2 ok"), "{t}");
+    assert!(t.contains("2 passed"), "{t}");
+    assert!(!out_dir.exists(), "smoke runs write no run directory");
+}
+
+#[test]
+fn bench_mode_writes_records_and_summary() {
+    let out_dir = temp_dir("bench");
+    let out = fixture(&["--bench", "ok_", "--out", out_dir.to_str().unwrap()]);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(line_of(&t, "ok_chat/sim").contains("[6/6 ok"), "{t}");
+    let dir = run_dir(&out_dir);
+    assert!(
+        t.contains(&format!("llmbench: results in {}", dir.display())),
+        "{t}"
+    );
+    let recs = records(&dir);
+    assert_eq!(recs.len(), 9, "6 chat + 3 completion requests");
+    assert!(recs.iter().all(|r| r.success && r.ttft_ms.is_some()));
+    let mut ids: Vec<u64> = recs
+        .iter()
+        .filter(|r| r.scenario == "ok_chat")
+        .map(|r| r.request_id)
+        .collect();
+    ids.sort_unstable();
+    assert_eq!(ids, (0..6).collect::<Vec<_>>());
+    let s = summary(&dir);
+    assert_eq!(s["schema"], 1);
+    let trials = s["trials"].as_array().unwrap();
+    assert_eq!(trials.len(), 2);
+    let chat = trials.iter().find(|t| t["scenario"] == "ok_chat").unwrap();
+    assert_eq!(chat["engine"], "sim");
+    assert_eq!(chat["status"], "ok");
+    assert_eq!(chat["requests"], 6);
+    assert_eq!(chat["description"], "A few quick chat requests.");
+    for metric in ["ttft", "itl", "tpot", "e2e_latency", "output_tps"] {
+        for stat in [
+            "mean", "std_dev", "min", "p50", "p90", "p95", "p99", "p99_9", "max",
+        ] {
+            assert!(chat[metric][stat].is_f64(), "{metric}.{stat} in {chat}");
+        }
+    }
+    std::fs::remove_dir_all(out_dir).unwrap();
+}
+
+#[test]
+fn invalid_scenarios_fail_their_trial_and_the_rest_still_run() {
+    let out = fixture(&["--skip", "slow", "--skip", "completion"]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(101), "{t}");
+    assert!(line_of(&t, "ok_chat/sim").contains("[2/2 ok"), "{t}");
+    assert!(t.contains("scenario `bad_users`"), "{t}");
+    assert!(t.contains("load.users: must be at least 1 (got 0)"), "{t}");
+    assert!(t.contains("scenario `bad_build`"), "{t}");
+    assert!(t.contains("`openai=not-a-url`"), "{t}");
+    assert!(t.contains("1 passed; 2 failed"), "{t}");
+}
+
+#[test]
+fn an_openai_compatible_engine_replaces_the_simulator() {
+    let engine = Simulator::start(SimConfig::new().model("other-model")).unwrap();
+    let out_dir = temp_dir("engine");
+    let spec = format!("openai={},model=other-model,name=remote", engine.url());
+    let out = fixture(&[
+        "--bench",
+        "ok_chat",
+        "--engine",
+        &spec,
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(line_of(&t, "ok_chat/remote").contains("[6/6 ok"), "{t}");
+    assert!(!t.contains("ok_chat/sim"), "{t}");
+    assert_eq!(engine.requests_seen(), 6);
+    let recs = records(&run_dir(&out_dir));
+    assert!(recs
+        .iter()
+        .all(|r| r.engine == "remote" && r.model == "other-model"));
+    std::fs::remove_dir_all(out_dir).unwrap();
+}
+
+#[test]
+fn engine_failures_are_records_with_messages_and_fail_the_trial() {
+    let status = Simulator::start(SimConfig::new().fault(Fault::Status(503))).unwrap();
+    let malformed = Simulator::start(SimConfig::new().fault(Fault::MalformedAfter(2))).unwrap();
+    let cut = Simulator::start(SimConfig::new().fault(Fault::CutAfter(2))).unwrap();
+    let dead = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap()
+    };
+    let out_dir = temp_dir("faults");
+    let engines = [
+        format!("openai={},model=m,name=e503", status.url()),
+        format!("openai={},model=m,name=malformed", malformed.url()),
+        format!("openai={},model=m,name=cut", cut.url()),
+        format!("openai=http://{dead},model=m,name=dead"),
+    ];
+    let mut args = vec!["--bench", "ok_chat", "--out", out_dir.to_str().unwrap()];
+    for e in &engines {
+        args.extend(["--engine", e.as_str()]);
+    }
+    let out = fixture(&args);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(101), "{t}");
+    assert!(!t.contains("panicked"), "{t}");
+    assert!(t.contains("0 passed; 4 failed"), "{t}");
+    assert!(t.contains("all 6 requests failed: http_status x6"), "{t}");
+    assert!(t.contains("503"), "{t}");
+    assert!(
+        t.contains("malformed_stream x6") && t.contains("stream event #"),
+        "{t}"
+    );
+    assert!(t.contains("truncated x6") && t.contains(&cut.url()), "{t}");
+    assert!(
+        t.contains("connect x6") && t.contains(&dead.to_string()),
+        "{t}"
+    );
+    let recs = records(&run_dir(&out_dir));
+    assert_eq!(recs.len(), 24, "every request is a record");
+    let cut_recs: Vec<_> = recs.iter().filter(|r| r.engine == "cut").collect();
+    assert!(
+        cut_recs.iter().all(|r| r.content_chunks == 2),
+        "tokens before the cut are kept"
+    );
+    std::fs::remove_dir_all(out_dir).unwrap();
+}
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_keeps_every_finished_request() {
+    let out_dir = temp_dir("sigint");
+    let child = Command::new(FIXTURE)
+        .args([
+            "--bench",
+            "--exact",
+            "slow/sim",
+            "--out",
+            out_dir.to_str().unwrap(),
+        ])
+        .env_remove("LLMBENCH_ENGINE")
+        .env_remove("LLMBENCH_ENGINES")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let jsonl = || {
+        std::fs::read_dir(&out_dir)
+            .ok()?
+            .next()?
+            .ok()
+            .map(|d| d.path().join("requests.jsonl"))
+    };
+    let started = Instant::now();
+    loop {
+        let lines = jsonl()
+            .and_then(|p| std::fs::read_to_string(p).ok())
+            .map_or(0, |t| t.lines().count());
+        if lines >= 8 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no records after 30 s"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = child.wait_with_output().unwrap();
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(101), "{t}");
+    assert!(t.contains("interrupted after"), "{t}");
+    let dir = run_dir(&out_dir);
+    let recs = records(&dir);
+    assert!(recs.len() >= 8);
+    let finished = recs.iter().filter(|r| r.success).count();
+    assert!(
+        finished >= 8 - 4,
+        "at least the records seen before the signal: {finished}"
+    );
+    let s = summary(&dir);
+    assert_eq!(s["trials"][0]["status"], "interrupted");
+    assert_eq!(s["trials"][0]["requests"], recs.len());
+    std::fs::remove_dir_all(out_dir).unwrap();
+}
