@@ -223,10 +223,9 @@ fn engine_failures_are_records_with_messages_and_fail_the_trial() {
     std::fs::remove_dir_all(out_dir).unwrap();
 }
 
-#[cfg(unix)]
-#[test]
-fn ctrl_c_keeps_every_finished_request() {
-    let out_dir = temp_dir("sigint");
+/// Start the `slow` scenario in bench mode and wait until `min_lines`
+/// records are on disk.
+fn start_slow(out_dir: &Path, min_lines: usize) -> std::process::Child {
     let child = Command::new(FIXTURE)
         .args([
             "--bench",
@@ -241,20 +240,15 @@ fn ctrl_c_keeps_every_finished_request() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let jsonl = || {
-        std::fs::read_dir(&out_dir)
-            .ok()?
-            .next()?
-            .ok()
-            .map(|d| d.path().join("requests.jsonl"))
-    };
     let started = Instant::now();
     loop {
-        let lines = jsonl()
-            .and_then(|p| std::fs::read_to_string(p).ok())
+        let lines = std::fs::read_dir(out_dir)
+            .ok()
+            .and_then(|mut d| d.next())
+            .and_then(|d| std::fs::read_to_string(d.ok()?.path().join("requests.jsonl")).ok())
             .map_or(0, |t| t.lines().count());
-        if lines >= 8 {
-            break;
+        if lines >= min_lines {
+            return child;
         }
         assert!(
             started.elapsed() < Duration::from_secs(30),
@@ -262,6 +256,25 @@ fn ctrl_c_keeps_every_finished_request() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_killed_run_leaves_only_whole_records() {
+    let out_dir = temp_dir("sigkill");
+    let mut child = start_slow(&out_dir, 8);
+    child.kill().unwrap(); // SIGKILL: no handler runs
+    child.wait().unwrap();
+    let recs = records(&run_dir(&out_dir)); // panics on a partial line
+    assert!(recs.len() >= 8);
+    std::fs::remove_dir_all(out_dir).unwrap();
+}
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_keeps_every_finished_request() {
+    let out_dir = temp_dir("sigint");
+    let child = start_slow(&out_dir, 8);
     let kill = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()

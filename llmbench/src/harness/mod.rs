@@ -409,6 +409,8 @@ fn verdict(run: &TrialRun) -> (TrialStatus, Option<String>) {
 fn fmt_ms(ms: f64) -> String {
     if ms >= 10_000.0 {
         format!("{:.1} s", ms / 1e3)
+    } else if ms >= 1_000.0 {
+        format!("{:.2} s", ms / 1e3)
     } else if ms >= 100.0 {
         format!("{ms:.0} ms")
     } else if ms >= 10.0 {
@@ -446,6 +448,7 @@ mod tests {
         assert_eq!(fmt_ms(0.4234), "0.42 ms");
         assert_eq!(fmt_ms(21.349), "21.3 ms");
         assert_eq!(fmt_ms(151.6), "152 ms");
+        assert_eq!(fmt_ms(3215.0), "3.22 s");
         assert_eq!(fmt_ms(12_345.0), "12.3 s");
     }
 }

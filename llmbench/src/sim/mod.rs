@@ -342,6 +342,19 @@ impl Ended {
     }
 }
 
+/// The simulator's runtime until its thread takes it. Dropped anywhere else
+/// (a failed start, possibly inside the caller's async code, where a blocking
+/// drop would panic), it shuts down in the background.
+struct OwnedRuntime(Option<tokio::runtime::Runtime>);
+
+impl Drop for OwnedRuntime {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
 /// Marks [`Ended`] even if the server thread unwinds.
 struct EndGuard(Arc<Ended>);
 
@@ -373,15 +386,16 @@ impl Simulator {
         let runtime = builder.enable_all().build().map_err(|e| {
             Error::new(ErrorKind::Io, "simulator: cannot build its tokio runtime").with_source(e)
         })?;
+        let handle = runtime.handle().clone();
+        let runtime = OwnedRuntime(Some(runtime));
         let (listener, bound) = {
             // Registering the socket with the reactor needs the runtime's context.
-            let _context = runtime.enter();
+            let _context = handle.enter();
             listen(addr).map_err(|e| {
                 Error::new(ErrorKind::Io, format!("simulator: cannot listen on {addr}"))
                     .with_source(e)
             })?
         };
-        let handle = runtime.handle().clone();
         let shared = Arc::new(Shared::new(config));
         let stop = Arc::new(Notify::new());
         let ended = Arc::new(Ended::default());
@@ -394,9 +408,13 @@ impl Simulator {
                 .name(format!("llmbench-sim-{}", bound.port()))
                 .spawn(move || {
                     let _guard = guard;
-                    runtime.block_on(server::serve(listener, shared, stop));
-                    // Dropping the runtime drops every connection still open.
-                    drop(runtime);
+                    let mut runtime = runtime;
+                    if let Some(runtime) = runtime.0.take() {
+                        runtime.block_on(server::serve(listener, shared, stop));
+                        // Dropping the runtime drops every connection still
+                        // open, and waits for its worker to end.
+                        drop(runtime);
+                    }
                 })
                 .map_err(|e| {
                     Error::new(ErrorKind::Io, "simulator: cannot start its thread").with_source(e)
@@ -441,10 +459,21 @@ impl Simulator {
 
     /// Stop accepting, drop every open connection and end the server thread.
     /// Dropping the simulator does the same.
-    pub fn shutdown(self) {}
+    pub fn shutdown(self) {
+        drop(self);
+    }
 
-    /// Block the calling thread until the server thread has ended (after
-    /// [`Simulator::run_until_ctrl_c`]'s Ctrl-C, or a shutdown from elsewhere).
+    /// Begin shutting down without giving up the handle: stop accepting,
+    /// drop every open connection and end the server thread. [`Simulator::truth`]
+    /// still answers afterwards. For a caller that handles Ctrl-C itself and
+    /// shares the simulator with a thread blocked in [`Simulator::wait`].
+    pub fn stop(&self) {
+        self.stop.notify_one();
+    }
+
+    /// Block the calling thread until the server thread has ended, after
+    /// [`Simulator::stop`] from another thread or the Ctrl-C of
+    /// [`Simulator::run_until_ctrl_c`].
     pub fn wait(&self) {
         self.ended.wait();
     }

@@ -1,3 +1,5 @@
+//! A `#[llm_bench]` function takes no arguments.
+
 #![allow(dead_code)]
 use llmbench::prelude::*;
 

@@ -1,3 +1,5 @@
+//! A `#[llm_bench]` function cannot be `async`: the harness owns the runtime.
+
 #![allow(dead_code)]
 use llmbench::prelude::*;
 

@@ -1,3 +1,5 @@
+//! `crate = "..."` must be a path, and one that resolves.
+
 #![allow(dead_code)]
 use llmbench::prelude::*;
 

@@ -1,3 +1,5 @@
+//! `name = "..."` must be one non-empty word without `/`.
+
 #![allow(dead_code)]
 use llmbench::prelude::*;
 

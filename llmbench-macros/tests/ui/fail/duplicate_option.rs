@@ -1,3 +1,5 @@
+//! Each option may be given once.
+
 #![allow(dead_code)]
 use llmbench::prelude::*;
 

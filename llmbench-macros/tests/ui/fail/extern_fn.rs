@@ -1,3 +1,5 @@
+//! A `#[llm_bench]` function cannot be `extern`.
+
 #![allow(dead_code, improper_ctypes_definitions)]
 use llmbench::prelude::*;
 

@@ -1,3 +1,5 @@
+//! Every mistake is reported at once, each at its own token.
+
 #![allow(dead_code)]
 use llmbench::prelude::*;
 

@@ -1,3 +1,5 @@
+//! A method cannot be registered: the harness has no `self` to call it on.
+
 #![allow(dead_code)]
 use llmbench::prelude::*;
 

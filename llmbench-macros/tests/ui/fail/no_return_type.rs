@@ -1,3 +1,5 @@
+//! A `#[llm_bench]` function must return its scenario.
+
 #![allow(dead_code)]
 use llmbench::prelude::*;
 

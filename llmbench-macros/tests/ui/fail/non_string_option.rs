@@ -1,3 +1,5 @@
+//! Option values are string literals.
+
 #![allow(dead_code)]
 use llmbench::prelude::*;
 

@@ -1,3 +1,5 @@
+//! `#[llm_bench]` goes on functions only.
+
 #![allow(dead_code)]
 use llmbench::prelude::*;
 

@@ -1,3 +1,6 @@
+//! A return type that looks right but is not `Bench` or `llmbench::Result<Bench>`
+//! gets `IntoBench`'s message, at the type.
+
 use llmbench::prelude::*;
 
 #[llm_bench]

@@ -1,3 +1,5 @@
+//! Unknown options are named, with the list of known ones.
+
 #![allow(dead_code)]
 use llmbench::prelude::*;
 

@@ -1,3 +1,5 @@
+//! A `#[llm_bench]` function cannot be `unsafe`.
+
 #![allow(dead_code)]
 use llmbench::prelude::*;
 

@@ -1,3 +1,5 @@
+//! A `#[llm_bench]` function cannot have a `where` clause.
+
 #![allow(dead_code)]
 use llmbench::prelude::*;
 

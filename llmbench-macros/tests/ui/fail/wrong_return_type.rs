@@ -1,3 +1,5 @@
+//! A `#[llm_bench]` function must return `Bench` or `llmbench::Result<Bench>`.
+
 #![allow(dead_code)]
 use llmbench::prelude::*;
 
