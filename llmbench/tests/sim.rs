@@ -488,24 +488,42 @@ async fn requests_queue_for_slots_first_come_first_served() {
         let (a, b) = (&pair[0], &pair[1]);
         assert!(b.started_at.expect("started") >= a.finished_at.expect("finished"));
     }
-    // The last one waited for both others: queueing shows in its truth.
-    let waited = truth[2].started_at.expect("started") - truth[2].received_at;
-    assert!(waited >= 2 * (Duration::from_millis(5) + 3 * Duration::from_millis(2)));
+    // So the last one started no earlier than two whole services after the
+    // first: prefill plus three gaps each.
+    let service =
+        Duration::from_millis(5) + Duration::from_micros(120) + 3 * Duration::from_millis(2);
+    assert!(
+        truth[2].started_at.expect("started")
+            >= truth[0].started_at.expect("started") + 2 * service
+    );
 }
 
 #[tokio::test]
 async fn role_chunk_arrives_before_prefill_ends() {
-    let sim = start(fast().ttft_base(Duration::from_millis(80)));
-    let reply = call(
-        sim.addr(),
+    // Prefill takes a minute: the role chunk must come long before.
+    let sim = start(fast().ttft_base(Duration::from_secs(60)));
+    let mut conn = Conn::open(sim.addr()).await;
+    conn.send(
         "POST",
         "/v1/chat/completions",
-        Some(chat("hi", Some(2), true, false)),
+        Some(&chat("hi", Some(2), true, false)),
     )
     .await;
-    let role_at = reply.events[0].1;
-    let first_token_at = reply.events[1].1;
-    assert!(first_token_at - role_at >= Duration::from_millis(70));
+    tokio::time::timeout(LIMIT, async {
+        conn.read_head().await;
+        while find(&conn.buf, b"\n\n").is_none() {
+            conn.fill().await;
+            assert!(!conn.eof);
+        }
+    })
+    .await
+    .expect("role chunk arrives");
+    let text = String::from_utf8_lossy(&conn.buf).into_owned();
+    assert!(
+        text.contains(r#""delta":{"role":"assistant","content":""}"#),
+        "{text}"
+    );
+    assert!(sim.truth()[0].token_written_at.is_empty());
 }
 
 #[tokio::test]

@@ -78,6 +78,26 @@ mod tests {
     }
 
     #[test]
+    fn every_llmbench_flag_has_an_environment_twin() {
+        use clap::CommandFactory;
+        let cmd = Args::command();
+        let libtest = libtest_mimic::Arguments::command();
+        let ours: Vec<_> = cmd
+            .get_arguments()
+            .filter(|a| libtest.get_arguments().all(|l| l.get_id() != a.get_id()))
+            .collect();
+        assert_eq!(ours.len(), 5);
+        for arg in ours {
+            let env = arg.get_env().map(|e| e.to_string_lossy().into_owned());
+            assert!(
+                env.as_deref().is_some_and(|e| e.starts_with("LLMBENCH_")),
+                "--{:?} has no LLMBENCH_ twin",
+                arg.get_long()
+            );
+        }
+    }
+
+    #[test]
     fn unknown_flags_are_rejected() {
         assert!(Args::try_parse_from(["bench", "--no-such-flag"]).is_err());
     }

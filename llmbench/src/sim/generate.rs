@@ -2,11 +2,14 @@
 //! keep the planned schedule, write the answer (streamed or whole) and inject
 //! its fault.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use hyper::{Response, StatusCode};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, AcquireError, OwnedSemaphorePermit, Semaphore};
 
 use super::model::Plan;
 use super::server::{
@@ -138,12 +141,49 @@ pub(crate) async fn respond(
             tokio::spawn(async move { tx.closed().await });
             channel_response(request.stream, rx)
         }
-        _ if request.stream => {
-            let (tx, rx) = mpsc::channel(STREAM_BUFFER);
-            tokio::spawn(stream(job, tx));
-            channel_response(true, rx)
+        _ => {
+            let queued = Queued::join(&job.shared.slots).await;
+            if request.stream {
+                let (tx, rx) = mpsc::channel(STREAM_BUFFER);
+                tokio::spawn(stream(job, queued, tx));
+                channel_response(true, rx)
+            } else {
+                answer(job, queued).await
+            }
         }
-        _ => answer(job).await,
+    }
+}
+
+/// The future that waits for a concurrency slot.
+type Acquire = Pin<Box<dyn Future<Output = Result<OwnedSemaphorePermit, AcquireError>> + Send>>;
+
+/// A place in the queue for a concurrency slot.
+enum Queued {
+    Ready(Option<OwnedSemaphorePermit>),
+    Waiting(Acquire),
+}
+
+impl Queued {
+    /// Join the queue now, right after the request was registered, so slots
+    /// go out in arrival order even when the tasks that wait for them run in
+    /// another order.
+    async fn join(slots: &Arc<Semaphore>) -> Queued {
+        let mut acquire: Acquire = Box::pin(Arc::clone(slots).acquire_owned());
+        // Poll once: tokio's fair semaphore enqueues a waiter on first poll.
+        let first = std::future::poll_fn(|cx| Poll::Ready(acquire.as_mut().poll(cx))).await;
+        match first {
+            Poll::Ready(permit) => Queued::Ready(permit.ok()),
+            Poll::Pending => Queued::Waiting(acquire),
+        }
+    }
+
+    /// Wait for the slot. The semaphore is never closed; if it were, serving
+    /// without a slot beats failing the request.
+    async fn slot(self) -> Option<OwnedSemaphorePermit> {
+        match self {
+            Queued::Ready(permit) => permit,
+            Queued::Waiting(acquire) => acquire.await.ok(),
+        }
     }
 }
 
@@ -173,18 +213,15 @@ impl Out {
 }
 
 /// Write a streamed answer, event by event, each when it is due.
-async fn stream(mut job: Job, tx: mpsc::Sender<Piece>) {
+async fn stream(mut job: Job, queued: Queued, tx: mpsc::Sender<Piece>) {
     let out = Out(tx);
     if job.api == Api::Chat && !out.send(wire::role_event(&job.meta())).await {
         return;
     }
-    let permit = tokio::select! {
-        permit = job.shared.slots.acquire() => permit,
+    let _permit = tokio::select! {
+        permit = queued.slot() => permit,
         () = out.0.closed() => return,
     };
-    // The semaphore is never closed; if it were, serving without a slot
-    // beats failing the request.
-    let _permit = permit.ok();
     let start = Instant::now();
     job.update(|t| t.started_at = Some(start));
 
@@ -260,9 +297,8 @@ async fn inject(job: &Job, out: &Out) -> Next {
 
 /// A non-streamed answer: wait for a slot and for the last token, then
 /// answer in one piece (or with the fault's equivalent).
-async fn answer(mut job: Job) -> Response<SimBody> {
-    let permit = job.shared.slots.acquire().await;
-    let _permit = permit.ok();
+async fn answer(mut job: Job, queued: Queued) -> Response<SimBody> {
+    let _permit = queued.slot().await;
     let start = Instant::now();
     job.update(|t| t.started_at = Some(start));
 

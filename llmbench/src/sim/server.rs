@@ -30,7 +30,7 @@ const MAX_BODY_BYTES: usize = 64 << 20;
 pub(crate) struct Shared {
     pub(crate) config: SimConfig,
     /// The concurrency slots; tokio's semaphore is fair, so waiters are FIFO.
-    pub(crate) slots: Semaphore,
+    pub(crate) slots: Arc<Semaphore>,
     /// Unix seconds at start, the `created` of the listed model.
     created: u64,
     /// Request `n` is at index `n - 1`.
@@ -42,7 +42,7 @@ impl Shared {
         let slots = config.max_concurrency.clamp(1, Semaphore::MAX_PERMITS);
         Shared {
             config,
-            slots: Semaphore::new(slots),
+            slots: Arc::new(Semaphore::new(slots)),
             created: unix_now(),
             truth: Mutex::new(Vec::new()),
         }

@@ -109,9 +109,9 @@ struct TextBodyChoice<'a> {
 /// The bytes of `value` as compact JSON. The sim's structs always serialize;
 /// should one ever fail, the bytes say so instead of panicking.
 fn to_json(value: &impl Serialize) -> Vec<u8> {
-    serde_json::to_vec(value).unwrap_or_else(|e| {
-        format!(r#"{{"error":{{"message":"simulator: cannot serialize: {e}","type":"server_error","code":500}}}}"#)
-            .into_bytes()
+    serde_json::to_vec(value).unwrap_or_else(|_| {
+        br#"{"error":{"message":"simulator: cannot serialize","type":"server_error","code":500}}"#
+            .to_vec()
     })
 }
 
