@@ -1,79 +1,14 @@
 //! Engines: where requests go. [`Engine`] is configuration (kind, URL, model);
 //! each wire protocol has a client in its own file.
 
+mod client;
 pub(crate) mod openai;
 pub mod wire;
 
-use std::sync::Arc;
+pub use client::{connect, ClientConfig, EngineClient, GenRequest, ModelInfo};
 
-use futures_util::future::BoxFuture;
-
-use crate::error::{Error, ErrorKind, Result};
-use crate::measure::Exchange;
+use crate::error::{Error, Result};
 use crate::workload::Mode;
-
-/// One generation request, as the load generator hands it to a client.
-#[derive(Clone, Debug)]
-pub struct GenRequest {
-    /// The prompt text.
-    pub prompt: Arc<str>,
-    /// Chat or completion.
-    pub mode: Mode,
-    /// The output budget.
-    pub max_tokens: u32,
-}
-
-/// What every engine adapter does: send a request and fill in what it saw.
-pub trait EngineClient: Send + Sync {
-    /// Send `req` and stream the response into `ex`: `sent_at` just before
-    /// the request leaves, then every arrival as it happens, so that if the
-    /// future is dropped midway (timeout, Ctrl-C) `ex` still holds what
-    /// arrived. Failures are recorded in `ex.error`, never returned or panicked.
-    fn send<'a>(&'a self, req: &'a GenRequest, ex: &'a mut Exchange) -> BoxFuture<'a, ()>;
-
-    /// The models the engine serves.
-    fn models(&self) -> BoxFuture<'_, Result<Vec<String>>>;
-}
-
-/// A client for `engine`, with its model resolved (asked of the engine when
-/// the configuration names none). Returns the client and the model.
-pub async fn connect(engine: &Engine) -> Result<(Arc<dyn EngineClient>, String)> {
-    engine.check_supported()?;
-    let api_key = match &engine.api_key_env {
-        Some(var) => Some(std::env::var(var).map_err(|_| {
-            Error::config(format!(
-                "engine `{}`: environment variable `{var}` (api_key_env) is not set",
-                engine.label()
-            ))
-        })?),
-        None => None,
-    };
-    let model = engine.model.clone().unwrap_or_default();
-    let mut client = openai::OpenAiClient::new(&engine.url, model.clone(), api_key.clone())?;
-    let model = if model.is_empty() {
-        let models = client.list_models().await.map_err(|e| {
-            e.context(format!(
-                "engine `{}`: no model named, asking the engine",
-                engine.label()
-            ))
-        })?;
-        let first = models.into_iter().next().ok_or_else(|| {
-            Error::new(
-                ErrorKind::Engine,
-                format!(
-                    "engine `{}` at {} lists no models; name one with `,model=NAME`",
-                    engine.label(),
-                    engine.url
-                ),
-            )
-        })?;
-        client = openai::OpenAiClient::new(&engine.url, first.clone(), api_key)?;
-        first
-    } else {
-        model
-    };
-    Ok((Arc::new(client), model))
-}
 
 /// The wire protocol an engine speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -112,6 +47,29 @@ impl EngineKind {
         }
     }
 
+    /// The route names `api=` accepts for this kind: the chat route, then
+    /// the raw-prompt route.
+    pub fn api_names(self) -> [&'static str; 2] {
+        match self {
+            EngineKind::OpenAi | EngineKind::LlamaCpp => ["chat", "completion"],
+            EngineKind::Ollama | EngineKind::Tgi => ["chat", "generate"],
+        }
+    }
+
+    fn parse_api(self, value: &str) -> std::result::Result<Mode, String> {
+        let [chat, raw] = self.api_names();
+        if value == chat {
+            Ok(Mode::Chat)
+        } else if value == raw {
+            Ok(Mode::Completion)
+        } else {
+            Err(format!(
+                "`api={value}` is not a route of {} engines (allowed: {chat}, {raw})",
+                self.as_str()
+            ))
+        }
+    }
+
     /// Whether this build can talk to engines of this kind.
     pub fn is_supported(self) -> bool {
         matches!(self, EngineKind::OpenAi)
@@ -135,6 +93,9 @@ pub struct Engine {
     /// The name of the environment variable holding the API key; the key
     /// itself is read when requests are sent and never stored.
     pub(crate) api_key_env: Option<String>,
+    /// The route to use (`api=`): chat, or completion/generate. `None`
+    /// follows the workload's mode.
+    pub(crate) api: Option<Mode>,
 }
 
 impl Engine {
@@ -147,6 +108,7 @@ impl Engine {
             model: Some(model.into()),
             name: None,
             api_key_env: None,
+            api: None,
         }
     }
 
@@ -154,6 +116,15 @@ impl Engine {
     #[must_use]
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = Some(name.into());
+        self
+    }
+
+    /// Use the chat route (`Mode::Chat`) or the raw-prompt route
+    /// (`Mode::Completion`: `/v1/completions`, llama.cpp `/completion`,
+    /// Ollama `/api/generate`, TGI `/generate_stream`) whatever the workload's mode.
+    #[must_use]
+    pub fn api(mut self, route: Mode) -> Self {
+        self.api = Some(route);
         self
     }
 
@@ -206,7 +177,7 @@ impl std::str::FromStr for Engine {
     fn from_str(spec: &str) -> Result<Self> {
         let bad = |why: String| {
             Error::config(format!(
-                "--engine `{spec}`: {why}; expected KIND=URL[,model=NAME][,name=LABEL][,api_key_env=VAR]"
+                "--engine `{spec}`: {why}; expected KIND=URL[,model=NAME][,name=LABEL][,api=ROUTE][,api_key_env=VAR]"
             ))
         };
         let mut parts = spec.split(',');
@@ -227,6 +198,7 @@ impl std::str::FromStr for Engine {
             model: None,
             name: None,
             api_key_env: None,
+            api: None,
         };
         for part in parts {
             let (key, value) = part
@@ -237,9 +209,10 @@ impl std::str::FromStr for Engine {
                 "model" => engine.model = Some(value),
                 "name" => engine.name = Some(value),
                 "api_key_env" => engine.api_key_env = Some(value),
+                "api" => engine.api = Some(kind.parse_api(&value).map_err(bad)?),
                 other => {
                     return Err(bad(format!(
-                        "unknown option `{other}` (allowed: model, name, api_key_env)"
+                        "unknown option `{other}` (allowed: model, name, api, api_key_env)"
                     )))
                 }
             }
@@ -266,7 +239,13 @@ mod tests {
 
     #[test]
     fn rejects_bad_specs_with_the_reason() {
+        let e: Engine = "ollama=http://h,api=generate".parse().unwrap();
+        assert_eq!(e.api, Some(Mode::Completion));
         let cases = [
+            (
+                "openai=http://h,api=generate",
+                "not a route of openai engines",
+            ),
             ("openai", "missing `=`"),
             ("bogus=http://h", "unknown engine kind `bogus`"),
             ("openai=h:1", "must start with http://"),

@@ -9,28 +9,16 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::wire::{SseDecoder, SseItem};
-use super::{EngineClient, GenRequest};
+use super::{ClientConfig, EngineClient, GenRequest, ModelInfo};
 use crate::error::{Error, ErrorKind, Result};
 use crate::measure::{Exchange, RequestError, RequestErrorKind};
 use crate::workload::Mode;
 
 /// A client for one OpenAI-compatible server and model.
+#[derive(Debug)]
 pub(crate) struct OpenAiClient {
     http: reqwest::Client,
-    base: String,
-    model: String,
-    /// Read from the environment when the client is made; never printed.
-    api_key: Option<String>,
-}
-
-impl std::fmt::Debug for OpenAiClient {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OpenAiClient")
-            .field("base", &self.base)
-            .field("model", &self.model)
-            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
-            .finish()
-    }
+    config: ClientConfig,
 }
 
 /// The parts of a stream chunk llmbench reads; everything else is ignored.
@@ -110,34 +98,24 @@ pub(crate) fn error_message(body: &str) -> String {
 }
 
 impl OpenAiClient {
-    /// A client for `base` (no trailing slash) serving `model`.
-    pub(crate) fn new(base: &str, model: String, api_key: Option<String>) -> Result<Self> {
-        let http = reqwest::Client::builder()
-            .tcp_nodelay(true)
-            .connect_timeout(Duration::from_secs(10))
-            .pool_max_idle_per_host(usize::MAX)
-            .build()
-            .map_err(|e| {
-                Error::new(ErrorKind::Engine, "building the HTTP client").with_source(e)
-            })?;
+    /// A client for the server and model in `config`.
+    pub(crate) fn new(config: ClientConfig) -> Result<Self> {
         Ok(OpenAiClient {
-            http,
-            base: base.trim_end_matches('/').to_string(),
-            model,
-            api_key,
+            http: config.http()?,
+            config,
         })
     }
 
     fn authorize(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-        match &self.api_key {
+        match &self.config.api_key {
             Some(key) => req.bearer_auth(key),
             None => req,
         }
     }
 
     /// The ids of the models the server lists at `/v1/models`.
-    pub(crate) async fn list_models(&self) -> Result<Vec<String>> {
-        let url = format!("{}/v1/models", self.base);
+    pub(crate) async fn list_models(&self) -> Result<Vec<ModelInfo>> {
+        let url = format!("{}/v1/models", self.config.base);
         let fail = |what: String| Error::new(ErrorKind::Engine, format!("GET {url}: {what}"));
         let resp = self
             .authorize(self.http.get(&url))
@@ -155,24 +133,20 @@ impl OpenAiClient {
         }
         let v: Value = serde_json::from_str(&body)
             .map_err(|e| fail(format!("not JSON: {}", excerpt(&body))).with_source(e))?;
-        let ids: Vec<String> = v
+        let models = v
             .get("data")
             .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(|m| m.get("id")?.as_str().map(String::from))
-                    .collect()
-            })
+            .map(|a| a.iter().filter_map(model_info).collect())
             .unwrap_or_default();
-        Ok(ids)
+        Ok(models)
     }
 
     fn body(&self, req: &GenRequest) -> (&'static str, Value) {
-        match req.mode {
+        match self.config.route(req) {
             Mode::Chat => (
                 "/v1/chat/completions",
                 json!({
-                    "model": self.model,
+                    "model": self.config.model,
                     "messages": [{"role": "user", "content": &*req.prompt}],
                     "max_tokens": req.max_tokens,
                     "stream": true,
@@ -182,7 +156,7 @@ impl OpenAiClient {
             Mode::Completion => (
                 "/v1/completions",
                 json!({
-                    "model": self.model,
+                    "model": self.config.model,
                     "prompt": &*req.prompt,
                     "max_tokens": req.max_tokens,
                     "stream": true,
@@ -194,7 +168,7 @@ impl OpenAiClient {
 
     async fn stream(&self, req: &GenRequest, ex: &mut Exchange) {
         let (path, body) = self.body(req);
-        let url = format!("{}{path}", self.base);
+        let url = format!("{}{path}", self.config.base);
         let fail = |ex: &mut Exchange, kind, status, message: String| {
             ex.ended_at = Instant::now();
             ex.error = Some(RequestError {
@@ -333,7 +307,22 @@ fn apply_event(
     Ok(())
 }
 
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+/// A `/v1/models` entry: the id, and the context length where the server
+/// says (vLLM `max_model_len`, llama.cpp `meta.n_ctx`).
+fn model_info(m: &Value) -> Option<ModelInfo> {
+    let mut info = ModelInfo::id(m.get("id")?.as_str()?);
+    info.context_length = m
+        .get("max_model_len")
+        .or_else(|| m.pointer("/meta/n_ctx"))
+        .and_then(Value::as_u64);
+    info.parameter_size = m
+        .pointer("/meta/n_params")
+        .and_then(Value::as_u64)
+        .map(|n| n.to_string());
+    Some(info)
+}
+
+pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut out = e.to_string();
     let mut cause = e.source();
     while let Some(c) = cause {
@@ -352,8 +341,35 @@ impl EngineClient for OpenAiClient {
         Box::pin(self.stream(req, ex))
     }
 
-    fn models(&self) -> BoxFuture<'_, Result<Vec<String>>> {
+    fn models(&self) -> BoxFuture<'_, Result<Vec<ModelInfo>>> {
         Box::pin(self.list_models())
+    }
+
+    fn health(&self) -> BoxFuture<'_, Result<()>> {
+        // `/v1/models` is the one route every OpenAI-compatible server has.
+        Box::pin(async move { self.list_models().await.map(|_| ()) })
+    }
+
+    fn version(&self) -> BoxFuture<'_, Result<Option<String>>> {
+        Box::pin(async move {
+            // vLLM answers `/version`; others 404, which means "not told".
+            let url = format!("{}/version", self.config.base);
+            let Ok(resp) = self
+                .authorize(self.http.get(&url))
+                .timeout(Duration::from_secs(10))
+                .send()
+                .await
+            else {
+                return Ok(None);
+            };
+            if !resp.status().is_success() {
+                return Ok(None);
+            }
+            let body = resp.text().await.unwrap_or_default();
+            Ok(serde_json::from_str::<Value>(&body)
+                .ok()
+                .and_then(|v| v.get("version")?.as_str().map(String::from)))
+        })
     }
 }
 

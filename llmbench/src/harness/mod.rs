@@ -448,7 +448,7 @@ mod tests {
         assert_eq!(fmt_ms(0.4234), "0.42 ms");
         assert_eq!(fmt_ms(21.349), "21.3 ms");
         assert_eq!(fmt_ms(151.6), "152 ms");
-        assert_eq!(fmt_ms(3215.0), "3.22 s");
+        assert_eq!(fmt_ms(3_216.0), "3.22 s");
         assert_eq!(fmt_ms(12_345.0), "12.3 s");
     }
 }

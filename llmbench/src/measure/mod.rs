@@ -5,7 +5,9 @@
 mod record;
 mod summary;
 
-pub use record::{Exchange, RecordContext, RequestError, RequestErrorKind, RequestRecord};
+pub use record::{
+    Exchange, RecordContext, RequestError, RequestErrorKind, RequestRecord, ServerTimings,
+};
 pub use summary::{Aggregate, Distribution, Summary};
 
 use std::time::Duration;

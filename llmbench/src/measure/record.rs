@@ -57,6 +57,38 @@ pub struct RequestError {
     pub message: String,
 }
 
+/// What the engine itself reported about a request, in the names of
+/// DESIGN.md. A field the engine did not report is `None`: never zero, never
+/// invented. Adapters fill it; rates are filled only from the engine's own
+/// figures (its token counts over its own durations).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ServerTimings {
+    /// Time spent loading the model for this request (Ollama).
+    pub load_duration_ms: Option<f64>,
+    /// Time spent waiting in the engine's queue (TGI `queue_time`).
+    pub queue_duration_ms: Option<f64>,
+    /// Time spent evaluating the prompt (prefill).
+    pub prompt_eval_duration_ms: Option<f64>,
+    /// Prompt tokens evaluated per second, by the engine's figures.
+    pub prompt_tps: Option<f64>,
+    /// Time spent generating output tokens (decode).
+    pub eval_duration_ms: Option<f64>,
+    /// Output tokens generated per second, by the engine's figures.
+    pub eval_tps: Option<f64>,
+    /// The engine's total time for the request.
+    pub total_duration_ms: Option<f64>,
+    /// Prompt tokens served from the engine's cache (llama.cpp `cache_n`,
+    /// OpenAI `prompt_tokens_details.cached_tokens`).
+    pub cached_prompt_tokens: Option<u32>,
+}
+
+impl ServerTimings {
+    /// Whether the engine reported nothing at all.
+    pub fn is_empty(&self) -> bool {
+        *self == ServerTimings::default()
+    }
+}
+
 /// What the client observed of one request, as raw instants on the shared
 /// monotonic clock. Adapters fill it; [`RequestRecord::from_exchange`] turns
 /// it into metrics.
@@ -80,6 +112,11 @@ pub struct Exchange {
     pub output_tokens: Option<u32>,
     /// The failure, if the request failed.
     pub error: Option<RequestError>,
+    /// What the engine reported about its own work.
+    pub server: ServerTimings,
+    /// The generated text (content and reasoning), kept for `llmbench
+    /// request`; not written to `requests.jsonl`.
+    pub text: String,
 }
 
 impl Exchange {
@@ -95,6 +132,8 @@ impl Exchange {
             prompt_tokens: None,
             output_tokens: None,
             error: None,
+            server: ServerTimings::default(),
+            text: String::new(),
         }
     }
 }
@@ -149,6 +188,9 @@ pub struct RequestRecord {
     pub finish_reason: Option<String>,
     /// The failure, when `success` is false.
     pub error: Option<RequestError>,
+    /// What the engine reported about its own work.
+    #[serde(flatten)]
+    pub server: ServerTimings,
 }
 
 /// Who sent a request and when it was due, for [`RequestRecord::from_exchange`].
@@ -227,6 +269,7 @@ impl RequestRecord {
             output_tps,
             finish_reason: ex.finish_reason,
             error: ex.error,
+            server: ex.server,
         }
     }
 

@@ -298,6 +298,7 @@ mod tests {
             output_tps: Some(f64::from(tokens) / (e2e / 1e3)),
             finish_reason: None,
             error: None,
+            server: Default::default(),
         }
     }
 
