@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 
-use super::{openai, Engine, EngineKind};
+use super::{llamacpp, ollama, openai, tgi, Engine, EngineKind};
 use crate::error::{Error, ErrorKind, Result};
 use crate::measure::Exchange;
 use crate::workload::Mode;
@@ -118,10 +118,9 @@ pub trait EngineClient: Send + Sync {
 pub(crate) fn client_for(kind: EngineKind, config: ClientConfig) -> Result<Arc<dyn EngineClient>> {
     match kind {
         EngineKind::OpenAi => Ok(Arc::new(openai::OpenAiClient::new(config)?)),
-        other => Err(Error::config(format!(
-            "engine kind `{}` is not yet supported by this version of llmbench",
-            other.as_str()
-        ))),
+        EngineKind::Ollama => Ok(Arc::new(ollama::OllamaClient::new(config)?)),
+        EngineKind::Tgi => Ok(Arc::new(tgi::TgiClient::new(config)?)),
+        EngineKind::LlamaCpp => Ok(Arc::new(llamacpp::LlamaCppClient::new(config)?)),
     }
 }
 

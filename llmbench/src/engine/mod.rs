@@ -2,7 +2,10 @@
 //! each wire protocol has a client in its own file.
 
 mod client;
+pub(crate) mod llamacpp;
+pub(crate) mod ollama;
 pub(crate) mod openai;
+pub(crate) mod tgi;
 pub mod wire;
 
 pub use client::{connect, ClientConfig, EngineClient, GenRequest, ModelInfo};

@@ -65,6 +65,7 @@
 
 mod generate;
 mod model;
+pub mod replay;
 mod server;
 mod wire;
 
