@@ -29,11 +29,16 @@ struct Chunk {
     choices: Vec<Choice>,
     usage: Option<Usage>,
     error: Option<Value>,
+    /// llama.cpp's non-standard server timings (ms).
+    timings: Option<Value>,
 }
 
 #[derive(Deserialize)]
 struct Choice {
+    /// Stream chunks carry a delta...
     delta: Option<Delta>,
+    /// ...whole (non-stream) answers a message; both have the same fields.
+    message: Option<Delta>,
     text: Option<String>,
     finish_reason: Option<String>,
 }
@@ -50,6 +55,12 @@ struct Delta {
 struct Usage {
     prompt_tokens: Option<u32>,
     completion_tokens: Option<u32>,
+    prompt_tokens_details: Option<PromptDetails>,
+}
+
+#[derive(Deserialize)]
+struct PromptDetails {
+    cached_tokens: Option<u32>,
 }
 
 fn non_empty(s: &Option<String>) -> bool {
@@ -61,12 +72,31 @@ impl Choice {
     /// call)? A role-only or empty delta does not.
     fn has_content(&self) -> bool {
         non_empty(&self.text)
-            || self.delta.as_ref().is_some_and(|d| {
+            || self.delta().is_some_and(|d| {
                 non_empty(&d.content)
                     || non_empty(&d.reasoning_content)
                     || non_empty(&d.reasoning)
                     || d.tool_calls.as_ref().is_some_and(|t| !t.is_empty())
             })
+    }
+
+    fn delta(&self) -> Option<&Delta> {
+        self.delta.as_ref().or(self.message.as_ref())
+    }
+
+    /// Append this choice's answer and reasoning text to the exchange.
+    fn collect_text(&self, ex: &mut Exchange) {
+        if let Some(t) = &self.text {
+            ex.text.push_str(t);
+        }
+        if let Some(d) = self.delta() {
+            if let Some(t) = &d.content {
+                ex.text.push_str(t);
+            }
+            for r in [&d.reasoning_content, &d.reasoning].into_iter().flatten() {
+                ex.reasoning.push_str(r);
+            }
+        }
     }
 }
 
@@ -200,6 +230,16 @@ impl OpenAiClient {
             let msg = format!("POST {url} answered {status}: {}", error_message(&body));
             return fail(ex, RequestErrorKind::HttpStatus, Some(status.as_u16()), msg);
         }
+        let is_json = resp
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| ct.contains("json"));
+        if is_json {
+            // The server answered in one piece (it ignored `stream`, or it
+            // was asked not to stream): one arrival for all the content.
+            return read_whole(resp, &url, ex).await;
+        }
         let mut body = resp.bytes_stream();
         let mut decoder = SseDecoder::new();
         let mut items = Vec::new();
@@ -266,6 +306,39 @@ impl OpenAiClient {
     }
 }
 
+/// Read a whole (non-stream) JSON answer into the exchange.
+async fn read_whole(resp: reqwest::Response, url: &str, ex: &mut Exchange) {
+    let status = resp.status().as_u16();
+    let mut body = Vec::new();
+    let mut stream = resp.bytes_stream();
+    while let Some(read) = stream.next().await {
+        let now = Instant::now();
+        ex.ended_at = now;
+        match read {
+            Ok(bytes) => {
+                ex.first_byte_at.get_or_insert(now);
+                body.extend_from_slice(&bytes);
+            }
+            Err(e) => {
+                ex.error = Some(RequestError {
+                    kind: RequestErrorKind::Truncated,
+                    status: Some(status),
+                    message: format!("reading the answer of POST {url}: {}", error_chain(&e)),
+                });
+                return;
+            }
+        }
+    }
+    let text = String::from_utf8_lossy(&body);
+    if let Err((kind, what)) = apply_event(&text, ex.ended_at, ex) {
+        ex.error = Some(RequestError {
+            kind,
+            status: Some(status),
+            message: format!("POST {url}: answer: {what}"),
+        });
+    }
+}
+
 /// Fold one SSE event's JSON into the exchange.
 fn apply_event(
     data: &str,
@@ -297,14 +370,49 @@ fn apply_event(
     if chunk.choices.iter().any(Choice::has_content) {
         ex.content_at.push(now);
     }
+    for choice in &chunk.choices {
+        choice.collect_text(ex);
+    }
+    if let Some(t) = &chunk.timings {
+        apply_timings(t, ex);
+    }
     if let Some(reason) = chunk.choices.iter().find_map(|c| c.finish_reason.clone()) {
         ex.finish_reason = Some(reason);
     }
     if let Some(usage) = chunk.usage {
         ex.prompt_tokens = usage.prompt_tokens.or(ex.prompt_tokens);
         ex.output_tokens = usage.completion_tokens.or(ex.output_tokens);
+        if let Some(cached) = usage.prompt_tokens_details.and_then(|d| d.cached_tokens) {
+            ex.server.cached_prompt_tokens = Some(cached);
+        }
     }
     Ok(())
+}
+
+/// llama.cpp adds its `timings` object to OpenAI-route answers: the same
+/// server timings as its native route. Token counts from `usage` win; the
+/// timings fill them only when usage is absent.
+fn apply_timings(t: &Value, ex: &mut Exchange) {
+    let f = |k: &str| t.get(k).and_then(Value::as_f64);
+    let n = |k: &str| {
+        t.get(k)
+            .and_then(Value::as_u64)
+            .and_then(|v| u32::try_from(v).ok())
+    };
+    let s = &mut ex.server;
+    s.prompt_eval_duration_ms = f("prompt_ms").or(s.prompt_eval_duration_ms);
+    s.prompt_tps = f("prompt_per_second").or(s.prompt_tps);
+    s.eval_duration_ms = f("predicted_ms").or(s.eval_duration_ms);
+    s.eval_tps = f("predicted_per_second").or(s.eval_tps);
+    s.cached_prompt_tokens = n("cache_n").or(s.cached_prompt_tokens);
+    if ex.output_tokens.is_none() {
+        ex.output_tokens = n("predicted_n");
+    }
+    if ex.prompt_tokens.is_none() {
+        if let (Some(cache), Some(prompt)) = (n("cache_n"), n("prompt_n")) {
+            ex.prompt_tokens = Some(cache + prompt);
+        }
+    }
 }
 
 /// A `/v1/models` entry: the id, and the context length where the server
@@ -346,8 +454,28 @@ impl EngineClient for OpenAiClient {
     }
 
     fn health(&self) -> BoxFuture<'_, Result<()>> {
-        // `/v1/models` is the one route every OpenAI-compatible server has.
-        Box::pin(async move { self.list_models().await.map(|_| ()) })
+        Box::pin(async move {
+            // vLLM, SGLang, TGI and llama.cpp answer `/health`; a server
+            // without it (404) is asked for its models instead, the one
+            // route every OpenAI-compatible server has.
+            let url = format!("{}/health", self.config.base);
+            let fail = |what: String| Error::new(ErrorKind::Engine, format!("GET {url}: {what}"));
+            let resp = self
+                .authorize(self.http.get(&url))
+                .timeout(Duration::from_secs(10))
+                .send()
+                .await
+                .map_err(|e| fail(error_chain(&e)))?;
+            let status = resp.status();
+            if status == reqwest::StatusCode::NOT_FOUND {
+                return self.list_models().await.map(|_| ());
+            }
+            if status.is_success() {
+                return Ok(());
+            }
+            let body = resp.text().await.unwrap_or_default();
+            Err(fail(format!("answered {status}: {}", error_message(&body))))
+        })
     }
 
     fn version(&self) -> BoxFuture<'_, Result<Option<String>>> {

@@ -114,9 +114,11 @@ pub struct Exchange {
     pub error: Option<RequestError>,
     /// What the engine reported about its own work.
     pub server: ServerTimings,
-    /// The generated text (content and reasoning), kept for `llmbench
-    /// request`; not written to `requests.jsonl`.
+    /// The generated answer text, kept for `llmbench request`; not written
+    /// to `requests.jsonl`.
     pub text: String,
+    /// Generated reasoning, when the engine sends it apart from the answer.
+    pub reasoning: String,
 }
 
 impl Exchange {
@@ -134,6 +136,7 @@ impl Exchange {
             error: None,
             server: ServerTimings::default(),
             text: String::new(),
+            reasoning: String::new(),
         }
     }
 }
