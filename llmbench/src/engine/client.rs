@@ -124,9 +124,7 @@ pub(crate) fn client_for(kind: EngineKind, config: ClientConfig) -> Result<Arc<d
     }
 }
 
-/// A client for `engine`, with its model resolved (asked of the engine when
-/// the configuration names none). Returns the client and the model.
-pub async fn connect(engine: &Engine) -> Result<(Arc<dyn EngineClient>, String)> {
+fn config_for(engine: &Engine) -> Result<ClientConfig> {
     engine.check_supported()?;
     let api_key = match &engine.api_key_env {
         Some(var) => Some(std::env::var(var).map_err(|_| {
@@ -137,13 +135,25 @@ pub async fn connect(engine: &Engine) -> Result<(Arc<dyn EngineClient>, String)>
         })?),
         None => None,
     };
-    let mut config = ClientConfig {
+    Ok(ClientConfig {
         base: engine.url.trim_end_matches('/').to_string(),
         model: engine.model.clone().unwrap_or_default(),
         api_key,
         api: engine.api,
         connect_timeout: Duration::from_secs(10),
-    };
+    })
+}
+
+/// A client for `engine` as configured, its model not checked or resolved
+/// (for health checks and model listings).
+pub fn client(engine: &Engine) -> Result<Arc<dyn EngineClient>> {
+    client_for(engine.kind, config_for(engine)?)
+}
+
+/// A client for `engine`, with its model resolved (asked of the engine when
+/// the configuration names none). Returns the client and the model.
+pub async fn connect(engine: &Engine) -> Result<(Arc<dyn EngineClient>, String)> {
+    let mut config = config_for(engine)?;
     let client = client_for(engine.kind, config.clone())?;
     if !config.model.is_empty() {
         return Ok((client, config.model));

@@ -8,7 +8,7 @@ pub(crate) mod openai;
 pub(crate) mod tgi;
 pub mod wire;
 
-pub use client::{connect, ClientConfig, EngineClient, GenRequest, ModelInfo};
+pub use client::{client, connect, ClientConfig, EngineClient, GenRequest, ModelInfo};
 
 use crate::error::{Error, Result};
 use crate::workload::Mode;

@@ -87,14 +87,14 @@ impl Choice {
     /// Append this choice's answer and reasoning text to the exchange.
     fn collect_text(&self, ex: &mut Exchange) {
         if let Some(t) = &self.text {
-            ex.text.push_str(t);
+            ex.push_text(t);
         }
         if let Some(d) = self.delta() {
             if let Some(t) = &d.content {
-                ex.text.push_str(t);
+                ex.push_text(t);
             }
             for r in [&d.reasoning_content, &d.reasoning].into_iter().flatten() {
-                ex.reasoning.push_str(r);
+                ex.push_reasoning(r);
             }
         }
     }

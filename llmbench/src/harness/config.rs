@@ -48,9 +48,10 @@ pub(crate) fn parse_engines_toml(text: &str, origin: &str) -> Result<Vec<Engine>
         .collect()
 }
 
-/// Every configured engine: the file's, then the flags', checked for
-/// support and for unique labels. Empty means "use the simulator".
-pub(crate) fn configured_engines(specs: &[String], file: Option<&Path>) -> Result<Vec<Engine>> {
+/// Every configured engine: the file's (`--engines`), then the flags'
+/// (`--engine` specs), checked for support and for unique labels. Empty means
+/// "use the simulator".
+pub fn configured_engines(specs: &[String], file: Option<&Path>) -> Result<Vec<Engine>> {
     let mut engines = Vec::new();
     if let Some(path) = file {
         let text = std::fs::read_to_string(path)

@@ -18,6 +18,7 @@ use libtest_mimic::{Failed, Trial};
 use tokio::sync::watch;
 
 pub use cli::Args;
+pub use config::configured_engines;
 pub use run::{run_once, TrialRun};
 
 use crate::engine::Engine;

@@ -6,7 +6,7 @@ mod record;
 mod summary;
 
 pub use record::{
-    Exchange, RecordContext, RequestError, RequestErrorKind, RequestRecord, ServerTimings,
+    Exchange, LiveText, RecordContext, RequestError, RequestErrorKind, RequestRecord, ServerTimings,
 };
 pub use summary::{Aggregate, Distribution, Summary};
 

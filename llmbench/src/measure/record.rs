@@ -119,6 +119,17 @@ pub struct Exchange {
     pub text: String,
     /// Generated reasoning, when the engine sends it apart from the answer.
     pub reasoning: String,
+    /// Where to echo generated text as it arrives (`llmbench request`).
+    pub live: Option<tokio::sync::mpsc::UnboundedSender<LiveText>>,
+}
+
+/// A piece of generated text, echoed as it arrives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LiveText {
+    /// Part of the answer.
+    Answer(String),
+    /// Part of the reasoning.
+    Reasoning(String),
 }
 
 impl Exchange {
@@ -137,6 +148,29 @@ impl Exchange {
             server: ServerTimings::default(),
             text: String::new(),
             reasoning: String::new(),
+            live: None,
+        }
+    }
+
+    /// Append generated answer text (and echo it when someone listens).
+    pub fn push_text(&mut self, text: &str) {
+        if text.is_empty() {
+            return;
+        }
+        self.text.push_str(text);
+        if let Some(live) = &self.live {
+            let _ = live.send(LiveText::Answer(text.to_string()));
+        }
+    }
+
+    /// Append generated reasoning text (and echo it when someone listens).
+    pub fn push_reasoning(&mut self, text: &str) {
+        if text.is_empty() {
+            return;
+        }
+        self.reasoning.push_str(text);
+        if let Some(live) = &self.live {
+            let _ = live.send(LiveText::Reasoning(text.to_string()));
         }
     }
 }

@@ -1,28 +1,12 @@
-//! The `llmbench` command line: the quick jobs that need no bench file.
-//! A thin shell over the library; everything here is reachable from code.
+//! `llmbench sim`: the built-in simulated engine in the foreground.
 
 use std::net::SocketAddr;
-use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
 use llmbench::sim::{Itl, SimConfig, Simulator};
 
-#[derive(Parser)]
-#[command(name = "llmbench", version, about = "Benchmark LLM serving engines")]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Serve the built-in simulated engine (OpenAI-compatible) until Ctrl-C.
-    Sim(SimArgs),
-}
-
 #[derive(clap::Args)]
-struct SimArgs {
+pub(crate) struct SimArgs {
     /// Port to listen on (0 picks a free one).
     #[arg(long, default_value_t = 8000, env = "LLMBENCH_SIM_PORT")]
     port: u16,
@@ -54,7 +38,7 @@ fn millis(ms: f64, flag: &str) -> Result<Duration, String> {
         .map_err(|_| format!("--{flag}: not a valid duration: {ms}"))
 }
 
-fn sim(args: SimArgs) -> Result<(), String> {
+pub(crate) fn run(args: SimArgs) -> Result<(), String> {
     let config = SimConfig::new()
         .model(args.model)
         .ttft_base(millis(args.ttft_ms, "ttft-ms")?)
@@ -84,18 +68,4 @@ fn sim(args: SimArgs) -> Result<(), String> {
     println!("llmbench sim: served {} requests", sim.requests_seen());
     sim.shutdown();
     Ok(())
-}
-
-fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Sim(args) => sim(args),
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(msg) => {
-            eprintln!("error: {msg}");
-            ExitCode::FAILURE
-        }
-    }
 }

@@ -1,0 +1,44 @@
+//! The `llmbench` command line: the quick jobs that need no bench file
+//! (check engines, list models, send one request, serve the simulator).
+//! A thin shell over the library; everything here is reachable from code.
+
+mod engines;
+mod request;
+mod sim;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "llmbench", version, about = "Benchmark LLM serving engines")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check each configured engine: reachable, healthy, version, models.
+    Check(engines::EngineArgs),
+    /// List the models each configured engine serves.
+    Models(engines::EngineArgs),
+    /// Send one streaming request and print the answer as it arrives.
+    Request(request::RequestArgs),
+    /// Serve the built-in simulated engine until Ctrl-C.
+    Sim(sim::SimArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Check(args) => engines::check(args),
+        Command::Models(args) => engines::models(args),
+        Command::Request(args) => request::run(args),
+        Command::Sim(args) => sim::run(args).map(|()| ExitCode::SUCCESS),
+    };
+    result.unwrap_or_else(|msg| {
+        eprintln!("error: {msg}");
+        ExitCode::FAILURE
+    })
+}

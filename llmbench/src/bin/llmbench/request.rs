@@ -1,0 +1,181 @@
+//! `llmbench request`: one streaming request, the answer printed as it
+//! arrives, then the figures; or, with `--json`, the request's record.
+
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use llmbench::engine::{connect, GenRequest};
+use llmbench::measure::{Exchange, LiveText, RecordContext, RequestRecord};
+use llmbench::{Engine, Mode};
+
+use crate::engines::EngineArgs;
+
+#[derive(clap::Args, Debug)]
+pub(crate) struct RequestArgs {
+    /// The prompt (asked for on a terminal when missing).
+    prompt: Option<String>,
+    #[command(flatten)]
+    engines: EngineArgs,
+    /// Which configured engine (by label) when several are configured.
+    #[arg(long)]
+    name: Option<String>,
+    /// Most tokens to generate.
+    #[arg(long, default_value_t = 256)]
+    max_tokens: u32,
+    /// Send the prompt raw to the completion route instead of as a chat message.
+    #[arg(long)]
+    completion: bool,
+    /// Print the request's full record as one JSON object (text included).
+    #[arg(long)]
+    json: bool,
+}
+
+fn pick(engines: Vec<Engine>, name: Option<&str>) -> Result<Engine, String> {
+    match name {
+        Some(n) => engines
+            .into_iter()
+            .find(|e| e.label() == n)
+            .ok_or_else(|| format!("no configured engine is labelled `{n}`")),
+        None => engines
+            .into_iter()
+            .next()
+            .ok_or_else(|| "no engine configured".to_string()),
+    }
+}
+
+fn prompt(args: &RequestArgs) -> Result<String, String> {
+    if let Some(p) = &args.prompt {
+        return Ok(p.clone());
+    }
+    if std::io::stdin().is_terminal() {
+        eprint!("prompt: ");
+        let _ = std::io::stderr().flush();
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .map_err(|e| format!("reading the prompt: {e}"))?;
+        return Ok(line.trim().to_string());
+    }
+    Err("give the prompt as an argument: llmbench request \"Why is the sky blue?\"".into())
+}
+
+fn ms(v: Option<f64>) -> String {
+    v.map_or_else(|| "-".into(), |v| format!("{v:.1} ms"))
+}
+
+/// The figures line printed after the answer.
+fn figures(r: &RequestRecord) -> String {
+    let tokens = match (r.output_tokens, r.output_tokens_estimated) {
+        (Some(n), false) => format!("{n} tokens (engine)"),
+        (Some(n), true) => format!("{n} chunks (engine reported no count)"),
+        (None, _) => "no tokens".into(),
+    };
+    let mut parts = vec![
+        format!("ttft {}", ms(r.ttft_ms)),
+        format!("{tokens} in {:.1} ms", r.e2e_latency_ms),
+    ];
+    if let Some(tps) = r.output_tps {
+        parts.push(format!("{tps:.1} tok/s"));
+    }
+    if let Some(p) = r.prompt_tokens {
+        parts.push(format!("prompt {p} tokens"));
+    }
+    let s = &r.server;
+    if !s.is_empty() {
+        let mut server = Vec::new();
+        if let Some(v) = s.load_duration_ms {
+            server.push(format!("load {v:.1} ms"));
+        }
+        if let Some(v) = s.queue_duration_ms {
+            server.push(format!("queue {v:.1} ms"));
+        }
+        if let Some(v) = s.prompt_eval_duration_ms {
+            server.push(format!("prompt {v:.1} ms"));
+        }
+        if let Some(v) = s.eval_duration_ms {
+            let rate = s
+                .eval_tps
+                .map(|t| format!(" ({t:.1} tok/s)"))
+                .unwrap_or_default();
+            server.push(format!("eval {v:.1} ms{rate}"));
+        }
+        if let Some(v) = s.cached_prompt_tokens {
+            server.push(format!("{v} cached prompt tokens"));
+        }
+        parts.push(format!("server: {}", server.join(", ")));
+    }
+    parts.join(" | ")
+}
+
+pub(crate) fn run(args: RequestArgs) -> Result<ExitCode, String> {
+    let engine = pick(args.engines.resolve()?, args.name.as_deref())?;
+    let prompt = prompt(&args)?;
+    let req = GenRequest {
+        prompt: prompt.into(),
+        mode: if args.completion {
+            Mode::Completion
+        } else {
+            Mode::Chat
+        },
+        max_tokens: args.max_tokens,
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("starting a runtime: {e}"))?;
+    let echo = !args.json;
+    let (record, ex) = rt.block_on(async {
+        let (client, model) = connect(&engine).await.map_err(|e| e.chain())?;
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let printer = tokio::spawn(async move {
+            let mut out = std::io::stdout();
+            while let Some(piece) = rx.recv().await {
+                if !echo {
+                    continue;
+                }
+                let _ = match piece {
+                    LiveText::Answer(t) => write!(out, "{t}"),
+                    LiveText::Reasoning(t) => write!(out, "\x1b[2m{t}\x1b[0m"),
+                };
+                let _ = out.flush();
+            }
+        });
+        let t0 = Instant::now();
+        let mut ex = Exchange::started(t0);
+        ex.live = Some(tx);
+        client.send(&req, &mut ex).await;
+        ex.live = None;
+        let _ = printer.await;
+        let ctx = RecordContext {
+            scenario: "request",
+            engine: engine.label(),
+            model: &model,
+            request_id: 0,
+            user: 0,
+            t0,
+            scheduled_at: t0,
+        };
+        let record = RequestRecord::from_exchange(&ctx, ex.clone());
+        Ok::<_, String>((record, ex))
+    })?;
+    if args.json {
+        let mut value = serde_json::to_value(&record).map_err(|e| e.to_string())?;
+        if let Some(obj) = value.as_object_mut() {
+            obj.insert("text".into(), ex.text.clone().into());
+            obj.insert("reasoning".into(), ex.reasoning.clone().into());
+        }
+        println!("{value}");
+    } else {
+        println!();
+        println!("-- {}", figures(&record));
+    }
+    match &record.error {
+        None => Ok(ExitCode::SUCCESS),
+        Some(e) => {
+            eprintln!("request failed ({}): {}", e.kind.as_str(), e.message);
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
