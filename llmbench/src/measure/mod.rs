@@ -8,7 +8,7 @@ mod summary;
 pub use record::{
     Exchange, LiveText, RecordContext, RequestError, RequestErrorKind, RequestRecord, ServerTimings,
 };
-pub use summary::{Aggregate, Distribution, Summary};
+pub use summary::{Aggregate, Distribution, ServerSummary, Summary, COVERED_METRICS};
 
 use std::time::Duration;
 

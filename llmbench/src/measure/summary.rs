@@ -118,7 +118,71 @@ pub struct Aggregate {
     e2e: Metric,
     output_tps: Metric,
     schedule_lag: Metric,
+    server: ServerMetrics,
+    coverage: BTreeMap<&'static str, u64>,
 }
+
+/// Distributions of what the engine reported about itself.
+#[derive(Clone, Debug)]
+struct ServerMetrics {
+    load_duration: Metric,
+    queue_duration: Metric,
+    prompt_eval_duration: Metric,
+    prompt_tps: Metric,
+    eval_duration: Metric,
+    eval_tps: Metric,
+}
+
+impl Default for ServerMetrics {
+    fn default() -> Self {
+        let m = || Metric::new(1e3);
+        ServerMetrics {
+            load_duration: m(),
+            queue_duration: m(),
+            prompt_eval_duration: m(),
+            prompt_tps: m(),
+            eval_duration: m(),
+            eval_tps: m(),
+        }
+    }
+}
+
+/// Server-reported figures in `summary.json`: each present only when the
+/// engine reported it for at least one successful request.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ServerSummary {
+    /// Model load time per request (ms).
+    pub load_duration: Option<Distribution>,
+    /// Time queued in the engine (ms).
+    pub queue_duration: Option<Distribution>,
+    /// Prompt evaluation (prefill) time (ms).
+    pub prompt_eval_duration: Option<Distribution>,
+    /// Prompt tokens per second, by the engine's figures.
+    pub prompt_tps: Option<Distribution>,
+    /// Generation (decode) time (ms).
+    pub eval_duration: Option<Distribution>,
+    /// Output tokens per second, by the engine's figures.
+    pub eval_tps: Option<Distribution>,
+}
+
+/// The per-request metrics whose coverage the summary reports, in order:
+/// the client-side ones, then those only an engine can report.
+pub const COVERED_METRICS: [&str; 14] = [
+    "ttft",
+    "itl",
+    "tpot",
+    "e2e_latency",
+    "prompt_tokens",
+    "output_tokens",
+    "output_tps",
+    "load_duration",
+    "queue_duration",
+    "prompt_eval_duration",
+    "prompt_tps",
+    "eval_duration",
+    "eval_tps",
+    "cached_prompt_tokens",
+];
 
 impl Default for Aggregate {
     fn default() -> Self {
@@ -140,6 +204,8 @@ impl Default for Aggregate {
             e2e: ms(),
             output_tps: Metric::new(1e3),
             schedule_lag: ms(),
+            server: ServerMetrics::default(),
+            coverage: BTreeMap::new(),
         }
     }
 }
@@ -185,6 +251,12 @@ pub struct Summary {
     pub output_tps: Option<Distribution>,
     /// Actual minus scheduled send time (the client's own lag).
     pub schedule_lag: Option<Distribution>,
+    /// What the engine reported about its own work.
+    pub server: ServerSummary,
+    /// For each metric of [`COVERED_METRICS`], the share of successful
+    /// requests that have it (1.0: all; 0.0: the engine never reports it).
+    /// Output tokens counted from chunks do not count as covered.
+    pub metric_coverage: BTreeMap<String, f64>,
 }
 
 impl Aggregate {
@@ -218,6 +290,39 @@ impl Aggregate {
         }
         for &gap in &r.itl_ms {
             self.itl.add(gap);
+        }
+        let v = &r.server;
+        let srv = &mut self.server;
+        for (metric, value) in [
+            (&mut srv.load_duration, v.load_duration_ms),
+            (&mut srv.queue_duration, v.queue_duration_ms),
+            (&mut srv.prompt_eval_duration, v.prompt_eval_duration_ms),
+            (&mut srv.prompt_tps, v.prompt_tps),
+            (&mut srv.eval_duration, v.eval_duration_ms),
+            (&mut srv.eval_tps, v.eval_tps),
+        ] {
+            if let Some(x) = value {
+                metric.add(x);
+            }
+        }
+        let has = [
+            r.ttft_ms.is_some(),
+            !r.itl_ms.is_empty(),
+            r.tpot_ms.is_some(),
+            true,
+            r.prompt_tokens.is_some(),
+            r.output_tokens.is_some() && !r.output_tokens_estimated,
+            r.output_tps.is_some(),
+            v.load_duration_ms.is_some(),
+            v.queue_duration_ms.is_some(),
+            v.prompt_eval_duration_ms.is_some(),
+            v.prompt_tps.is_some(),
+            v.eval_duration_ms.is_some(),
+            v.eval_tps.is_some(),
+            v.cached_prompt_tokens.is_some(),
+        ];
+        for (name, present) in COVERED_METRICS.iter().zip(has) {
+            *self.coverage.entry(name).or_default() += u64::from(present);
         }
     }
 
@@ -264,6 +369,26 @@ impl Aggregate {
             e2e_latency: self.e2e.distribution(),
             output_tps: self.output_tps.distribution(),
             schedule_lag: self.schedule_lag.distribution(),
+            server: ServerSummary {
+                load_duration: self.server.load_duration.distribution(),
+                queue_duration: self.server.queue_duration.distribution(),
+                prompt_eval_duration: self.server.prompt_eval_duration.distribution(),
+                prompt_tps: self.server.prompt_tps.distribution(),
+                eval_duration: self.server.eval_duration.distribution(),
+                eval_tps: self.server.eval_tps.distribution(),
+            },
+            metric_coverage: COVERED_METRICS
+                .iter()
+                .map(|&name| {
+                    let n = self.coverage.get(name).copied().unwrap_or(0);
+                    let share = if self.successes == 0 {
+                        0.0
+                    } else {
+                        n as f64 / self.successes as f64
+                    };
+                    (name.to_string(), share)
+                })
+                .collect(),
         }
     }
 }
@@ -348,6 +473,32 @@ mod tests {
         assert_eq!(s.success_rate, 0.5);
         assert_eq!(s.errors_by_kind.get("http_status"), Some(&1));
         assert_eq!(s.ttft.unwrap().count, 1);
+    }
+
+    #[test]
+    fn server_figures_and_their_coverage() {
+        let mut agg = Aggregate::default();
+        let mut with = record(0.0, 10.0, 50.0, &[5.0], 2);
+        with.server.eval_duration_ms = Some(40.0);
+        with.server.eval_tps = Some(25.0);
+        agg.add(&with);
+        let mut estimated = record(0.0, 10.0, 50.0, &[5.0], 2);
+        estimated.output_tokens_estimated = true;
+        agg.add(&estimated);
+        let s = agg.summary();
+        assert_eq!(s.server.eval_duration.as_ref().map(|d| d.count), Some(1));
+        assert!(
+            s.server.load_duration.is_none(),
+            "never reported: absent, not zero"
+        );
+        assert_eq!(s.metric_coverage["eval_duration"], 0.5);
+        assert_eq!(
+            s.metric_coverage["output_tokens"], 0.5,
+            "chunk counts are not coverage"
+        );
+        assert_eq!(s.metric_coverage["ttft"], 1.0);
+        assert_eq!(s.metric_coverage["load_duration"], 0.0);
+        assert_eq!(s.metric_coverage.len(), COVERED_METRICS.len());
     }
 
     #[test]
