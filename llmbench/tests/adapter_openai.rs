@@ -485,7 +485,11 @@ fn the_request_sent_is_what_the_engine_expects() {
             .send(&req, &mut Exchange::started(Instant::now()))
             .await;
     });
-    let got = &server.received()[0];
+    let received = server.received();
+    let got = received
+        .iter()
+        .find(|r| r.method == "POST")
+        .expect("the generation request");
     let body: serde_json::Value = serde_json::from_str(&got.body).unwrap();
     assert_eq!(body["model"], "qwen");
     assert_eq!(body["messages"][0]["content"], "Say hi.");

@@ -4,11 +4,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use futures_util::future::BoxFuture;
 
 use super::{llamacpp, ollama, openai, tgi, Engine, EngineKind};
 use crate::error::{Error, ErrorKind, Result};
-use crate::measure::Exchange;
+use crate::measure::{Exchange, RequestErrorKind};
 use crate::workload::Mode;
 
 /// One generation request, as the load generator hands it to a client.
@@ -64,8 +65,96 @@ pub struct ClientConfig {
     pub api_key: Option<String>,
     /// Route forced by `api=`; `None` follows each request's mode.
     pub api: Option<Mode>,
-    /// Longest wait for a TCP connection.
-    pub connect_timeout: Duration,
+    /// How long to wait for the engine at each stage.
+    pub timeouts: Timeouts,
+    /// Keep connections open between requests. llama.cpp's server promises
+    /// keep-alive but closes the connection after every streamed answer, so
+    /// a pooled connection is dead when the next request goes out on it;
+    /// for it each request opens its own connection.
+    pub reuse_connections: bool,
+}
+
+/// How long a request may wait at each stage before it fails with kind
+/// `timeout`. The whole-request limit is applied by the load executor.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Timeouts {
+    /// For the TCP connection.
+    pub connect: Duration,
+    /// From the send to the first content chunk (prefill, queueing, model
+    /// loading all count).
+    pub first_token: Option<Duration>,
+    /// Between two reads once content flows (a stalled stream).
+    pub idle: Option<Duration>,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect: Duration::from_secs(10),
+            first_token: None,
+            idle: Some(Duration::from_secs(60)),
+        }
+    }
+}
+
+/// Why a read of a response body did not give bytes.
+#[derive(Debug)]
+pub(crate) enum ReadError {
+    /// The transport failed (connection reset, ...).
+    Transport(reqwest::Error),
+    /// Nothing arrived within the applicable timeout.
+    Quiet {
+        /// Which limit: "first-token" or "idle".
+        which: &'static str,
+        /// Its length.
+        limit: Duration,
+    },
+}
+
+impl ReadError {
+    /// The error kind and a message naming `url` and the position reached.
+    pub(crate) fn describe(&self, url: &str, ex: &Exchange) -> (RequestErrorKind, String) {
+        let chunks = ex.content_at.len();
+        match self {
+            ReadError::Transport(e) => (
+                RequestErrorKind::Truncated,
+                format!(
+                    "reading the stream of {url} after {chunks} content chunks: {}",
+                    super::openai::error_chain(e)
+                ),
+            ),
+            ReadError::Quiet { which, limit } => (
+                RequestErrorKind::Timeout,
+                format!("{url}: nothing arrived within the {which} timeout of {limit:?} ({chunks} content chunks so far)"),
+            ),
+        }
+    }
+}
+
+/// The next read of a response body: `None` at its end. The first-token
+/// timeout applies until content has arrived, the idle timeout after.
+pub(crate) async fn next_read<S>(
+    body: &mut S,
+    timeouts: &Timeouts,
+    ex: &Exchange,
+) -> Option<Result<Bytes, ReadError>>
+where
+    S: futures_util::Stream<Item = reqwest::Result<Bytes>> + Unpin,
+{
+    use futures_util::StreamExt;
+    let (which, limit) = if ex.content_at.is_empty() {
+        ("first-token", timeouts.first_token)
+    } else {
+        ("idle", timeouts.idle)
+    };
+    let read = match limit {
+        None => body.next().await,
+        Some(limit) => match tokio::time::timeout(limit, body.next()).await {
+            Ok(read) => read,
+            Err(_) => return Some(Err(ReadError::Quiet { which, limit })),
+        },
+    };
+    read.map(|r| r.map_err(ReadError::Transport))
 }
 
 impl std::fmt::Debug for ClientConfig {
@@ -89,8 +178,12 @@ impl ClientConfig {
     pub(crate) fn http(&self) -> Result<reqwest::Client> {
         reqwest::Client::builder()
             .tcp_nodelay(true)
-            .connect_timeout(self.connect_timeout)
-            .pool_max_idle_per_host(usize::MAX)
+            .connect_timeout(self.timeouts.connect)
+            .pool_max_idle_per_host(if self.reuse_connections {
+                usize::MAX
+            } else {
+                0
+            })
             .build()
             .map_err(|e| Error::new(ErrorKind::Engine, "building the HTTP client").with_source(e))
     }
@@ -114,6 +207,22 @@ pub trait EngineClient: Send + Sync {
     fn version(&self) -> BoxFuture<'_, Result<Option<String>>>;
 }
 
+/// Whether the server behind `config` is llama.cpp's (its `Server` header
+/// says so), which closes streamed connections it promised to keep alive.
+async fn is_llamacpp(config: &ClientConfig) -> bool {
+    let Ok(http) = config.http() else {
+        return false;
+    };
+    let url = format!("{}/health", config.base);
+    let Ok(resp) = http.get(&url).timeout(config.timeouts.connect).send().await else {
+        return false;
+    };
+    resp.headers()
+        .get(reqwest::header::SERVER)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|s| s.contains("llama.cpp"))
+}
+
 /// Build the adapter for `kind`.
 pub(crate) fn client_for(kind: EngineKind, config: ClientConfig) -> Result<Arc<dyn EngineClient>> {
     match kind {
@@ -124,7 +233,7 @@ pub(crate) fn client_for(kind: EngineKind, config: ClientConfig) -> Result<Arc<d
     }
 }
 
-fn config_for(engine: &Engine) -> Result<ClientConfig> {
+fn config_for(engine: &Engine, timeouts: Timeouts) -> Result<ClientConfig> {
     engine.check_supported()?;
     let api_key = match &engine.api_key_env {
         Some(var) => Some(std::env::var(var).map_err(|_| {
@@ -140,20 +249,32 @@ fn config_for(engine: &Engine) -> Result<ClientConfig> {
         model: engine.model.clone().unwrap_or_default(),
         api_key,
         api: engine.api,
-        connect_timeout: Duration::from_secs(10),
+        timeouts,
+        reuse_connections: engine.kind != EngineKind::LlamaCpp,
     })
 }
 
 /// A client for `engine` as configured, its model not checked or resolved
 /// (for health checks and model listings).
 pub fn client(engine: &Engine) -> Result<Arc<dyn EngineClient>> {
-    client_for(engine.kind, config_for(engine)?)
+    client_for(engine.kind, config_for(engine, Timeouts::default())?)
 }
 
 /// A client for `engine`, with its model resolved (asked of the engine when
 /// the configuration names none). Returns the client and the model.
 pub async fn connect(engine: &Engine) -> Result<(Arc<dyn EngineClient>, String)> {
-    let mut config = config_for(engine)?;
+    connect_with(engine, Timeouts::default()).await
+}
+
+/// [`connect`] with the given timeouts.
+pub async fn connect_with(
+    engine: &Engine,
+    timeouts: Timeouts,
+) -> Result<(Arc<dyn EngineClient>, String)> {
+    let mut config = config_for(engine, timeouts)?;
+    if config.reuse_connections && is_llamacpp(&config).await {
+        config.reuse_connections = false;
+    }
     let client = client_for(engine.kind, config.clone())?;
     if !config.model.is_empty() {
         return Ok((client, config.model));

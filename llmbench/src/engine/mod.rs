@@ -2,13 +2,16 @@
 //! each wire protocol has a client in its own file.
 
 mod client;
+pub mod launch;
 pub(crate) mod llamacpp;
 pub(crate) mod ollama;
 pub(crate) mod openai;
 pub(crate) mod tgi;
 pub mod wire;
 
-pub use client::{client, connect, ClientConfig, EngineClient, GenRequest, ModelInfo};
+pub use client::{
+    client, connect, connect_with, ClientConfig, EngineClient, GenRequest, ModelInfo, Timeouts,
+};
 
 use crate::error::{Error, Result};
 use crate::workload::Mode;
@@ -75,7 +78,10 @@ impl EngineKind {
 
     /// Whether this build can talk to engines of this kind.
     pub fn is_supported(self) -> bool {
-        matches!(self, EngineKind::OpenAi)
+        matches!(
+            self,
+            EngineKind::OpenAi | EngineKind::Ollama | EngineKind::Tgi | EngineKind::LlamaCpp
+        )
     }
 }
 
@@ -263,9 +269,18 @@ mod tests {
     }
 
     #[test]
-    fn other_kinds_parse_but_are_not_yet_supported() {
-        let e: Engine = "ollama=http://h:11434".parse().unwrap();
-        let err = e.check_supported().unwrap_err().to_string();
-        assert!(err.contains("not yet supported"), "{err}");
+    fn every_kind_parses_with_its_routes() {
+        for (kind, routes) in [
+            ("openai", ["chat", "completion"]),
+            ("llamacpp", ["chat", "completion"]),
+            ("ollama", ["chat", "generate"]),
+            ("tgi", ["chat", "generate"]),
+        ] {
+            for route in routes {
+                let e: Engine = format!("{kind}=http://h:1,api={route}").parse().unwrap();
+                assert!(e.check_supported().is_ok());
+                assert_eq!(e.kind().as_str(), kind);
+            }
+        }
     }
 }

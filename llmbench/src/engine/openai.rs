@@ -4,12 +4,12 @@
 use std::time::{Duration, Instant};
 
 use futures_util::future::BoxFuture;
-use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::client::next_read;
 use super::wire::{SseDecoder, SseItem};
-use super::{ClientConfig, EngineClient, GenRequest, ModelInfo};
+use super::{ClientConfig, EngineClient, GenRequest, ModelInfo, Timeouts};
 use crate::error::{Error, ErrorKind, Result};
 use crate::measure::{Exchange, RequestError, RequestErrorKind};
 use crate::workload::Mode;
@@ -103,7 +103,7 @@ impl Choice {
 /// The most of an error body quoted in a message.
 const QUOTE_LIMIT: usize = 300;
 
-fn excerpt(s: &str) -> String {
+pub(crate) fn excerpt(s: &str) -> String {
     let s = s.trim();
     match s.char_indices().nth(QUOTE_LIMIT) {
         Some((i, _)) => format!("{}...", &s[..i]),
@@ -238,26 +238,22 @@ impl OpenAiClient {
         if is_json {
             // The server answered in one piece (it ignored `stream`, or it
             // was asked not to stream): one arrival for all the content.
-            return read_whole(resp, &url, ex).await;
+            return read_whole(resp, &url, &self.config.timeouts, ex).await;
         }
         let mut body = resp.bytes_stream();
         let mut decoder = SseDecoder::new();
         let mut items = Vec::new();
         let mut events = 0u64;
         let mut done = false;
-        while let Some(read) = body.next().await {
+        while let Some(read) = next_read(&mut body, &self.config.timeouts, ex).await {
             // The arrival clock is read before anything is parsed (DESIGN rule 1).
             let now = Instant::now();
             ex.ended_at = now;
             let bytes = match read {
                 Ok(bytes) => bytes,
                 Err(e) => {
-                    let msg = format!(
-                        "reading the stream of POST {url} after {} content chunks: {}",
-                        ex.content_at.len(),
-                        error_chain(&e)
-                    );
-                    return fail(ex, RequestErrorKind::Truncated, None, msg);
+                    let (kind, msg) = e.describe(&format!("POST {url}"), ex);
+                    return fail(ex, kind, Some(status.as_u16()), msg);
                 }
             };
             ex.first_byte_at.get_or_insert(now);
@@ -307,11 +303,16 @@ impl OpenAiClient {
 }
 
 /// Read a whole (non-stream) JSON answer into the exchange.
-async fn read_whole(resp: reqwest::Response, url: &str, ex: &mut Exchange) {
+pub(crate) async fn read_whole(
+    resp: reqwest::Response,
+    url: &str,
+    timeouts: &Timeouts,
+    ex: &mut Exchange,
+) {
     let status = resp.status().as_u16();
     let mut body = Vec::new();
     let mut stream = resp.bytes_stream();
-    while let Some(read) = stream.next().await {
+    while let Some(read) = next_read(&mut stream, timeouts, ex).await {
         let now = Instant::now();
         ex.ended_at = now;
         match read {
@@ -320,10 +321,11 @@ async fn read_whole(resp: reqwest::Response, url: &str, ex: &mut Exchange) {
                 body.extend_from_slice(&bytes);
             }
             Err(e) => {
+                let (kind, message) = e.describe(&format!("POST {url}"), ex);
                 ex.error = Some(RequestError {
-                    kind: RequestErrorKind::Truncated,
+                    kind,
                     status: Some(status),
-                    message: format!("reading the answer of POST {url}: {}", error_chain(&e)),
+                    message,
                 });
                 return;
             }
@@ -393,26 +395,12 @@ fn apply_event(
 /// server timings as its native route. Token counts from `usage` win; the
 /// timings fill them only when usage is absent.
 fn apply_timings(t: &Value, ex: &mut Exchange) {
-    let f = |k: &str| t.get(k).and_then(Value::as_f64);
-    let n = |k: &str| {
-        t.get(k)
-            .and_then(Value::as_u64)
-            .and_then(|v| u32::try_from(v).ok())
-    };
-    let s = &mut ex.server;
-    s.prompt_eval_duration_ms = f("prompt_ms").or(s.prompt_eval_duration_ms);
-    s.prompt_tps = f("prompt_per_second").or(s.prompt_tps);
-    s.eval_duration_ms = f("predicted_ms").or(s.eval_duration_ms);
-    s.eval_tps = f("predicted_per_second").or(s.eval_tps);
-    s.cached_prompt_tokens = n("cache_n").or(s.cached_prompt_tokens);
-    if ex.output_tokens.is_none() {
-        ex.output_tokens = n("predicted_n");
-    }
-    if ex.prompt_tokens.is_none() {
-        if let (Some(cache), Some(prompt)) = (n("cache_n"), n("prompt_n")) {
-            ex.prompt_tokens = Some(cache + prompt);
-        }
-    }
+    let cached = ex.server.cached_prompt_tokens;
+    ex.server = super::llamacpp::server_timings(t);
+    ex.server.cached_prompt_tokens = ex.server.cached_prompt_tokens.or(cached);
+    let (prompt, output) = super::llamacpp::token_counts(t);
+    ex.prompt_tokens = ex.prompt_tokens.or(prompt);
+    ex.output_tokens = ex.output_tokens.or(output);
 }
 
 /// A `/v1/models` entry: the id, and the context length where the server

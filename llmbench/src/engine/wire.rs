@@ -117,6 +117,83 @@ impl SseDecoder {
     }
 }
 
+/// An incremental decoder of newline-delimited JSON (`application/x-ndjson`,
+/// Ollama's stream format): one complete line per item, without its `\n` (and
+/// without a `\r` before it), whatever the split of the bytes into reads.
+/// Blank lines are skipped. Bytes are kept until their line ends, so a
+/// multi-byte character cut between reads is decoded whole; invalid UTF-8 is
+/// replaced (U+FFFD), as [`SseDecoder`] does.
+///
+/// A body whose last line has no `\n` (a non-streamed answer is one object
+/// with no trailing newline) leaves that line pending: [`has_partial`]
+/// says so and [`finish`] hands it over.
+///
+/// [`has_partial`]: NdjsonDecoder::has_partial
+/// [`finish`]: NdjsonDecoder::finish
+///
+/// ```
+/// use llmbench::engine::wire::NdjsonDecoder;
+/// let mut d = NdjsonDecoder::new();
+/// let mut out = Vec::new();
+/// d.feed(b"{\"a\":1}\r\n\n{\"b\"", &mut out);
+/// d.feed(b":2}\n{\"c\":3}", &mut out);
+/// assert_eq!(out, ["{\"a\":1}", "{\"b\":2}"]);
+/// assert!(d.has_partial());
+/// assert_eq!(d.finish().as_deref(), Some("{\"c\":3}"));
+/// ```
+#[derive(Debug, Default)]
+pub struct NdjsonDecoder {
+    line: Vec<u8>,
+}
+
+impl NdjsonDecoder {
+    /// A decoder at the start of a stream.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Decode `bytes`, appending every line they complete to `out`.
+    pub fn feed(&mut self, bytes: &[u8], out: &mut Vec<String>) {
+        let mut rest = bytes;
+        while let Some(i) = rest.iter().position(|&b| b == b'\n') {
+            if self.line.is_empty() {
+                // The whole line is in this read: no copy into the buffer.
+                push_line(&rest[..i], out);
+            } else {
+                self.line.extend_from_slice(&rest[..i]);
+                push_line(&self.line, out);
+                self.line.clear();
+            }
+            rest = &rest[i + 1..];
+        }
+        self.line.extend_from_slice(rest);
+    }
+
+    /// Whether a line without its `\n` is waiting for more input. At the end
+    /// of a stream this means the body was cut mid-line, or its last line has
+    /// no newline (see [`NdjsonDecoder::finish`]).
+    pub fn has_partial(&self) -> bool {
+        !self.line.trim_ascii().is_empty()
+    }
+
+    /// At the end of the body: the unterminated last line, if it holds more
+    /// than whitespace. The decoder is then back at the start of a stream.
+    pub fn finish(&mut self) -> Option<String> {
+        let mut out = Vec::new();
+        push_line(&self.line, &mut out);
+        self.line.clear();
+        out.pop()
+    }
+}
+
+/// `line` (without its `\n`) as an item, unless it is blank.
+fn push_line(line: &[u8], out: &mut Vec<String>) {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    if !line.trim_ascii().is_empty() {
+        out.push(String::from_utf8_lossy(line).into_owned());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,5 +278,71 @@ mod tests {
         let events = items.len() - comments;
         assert_eq!(comments, 6);
         assert_eq!(events, 121, "120 tokens and the final event");
+    }
+
+    fn ndjson_in_pieces(input: &[u8], cuts: &[usize]) -> (Vec<String>, Option<String>) {
+        let mut d = NdjsonDecoder::new();
+        let mut out = Vec::new();
+        let mut start = 0;
+        for &cut in cuts.iter().chain(std::iter::once(&input.len())) {
+            let cut = cut.clamp(start, input.len());
+            d.feed(&input[start..cut], &mut out);
+            start = cut;
+        }
+        (out, d.finish())
+    }
+
+    #[test]
+    fn ndjson_lines_crlf_and_blank_lines() {
+        let input = b"{\"a\":1}\n\n{\"b\":2}\r\n\r\n  \n{\"c\":\"x y\"}\n";
+        let (lines, rest) = ndjson_in_pieces(input, &[]);
+        assert_eq!(lines, [r#"{"a":1}"#, r#"{"b":2}"#, r#"{"c":"x y"}"#]);
+        assert_eq!(rest, None);
+    }
+
+    #[test]
+    fn ndjson_every_split_gives_the_same_lines() {
+        // A 4-byte emoji and a 2-byte letter, so cuts land inside characters.
+        let input: &[u8] =
+            b"{\"response\":\"h\xc3\xa9\"}\n{\"r\":\"\xf0\x9f\x98\x8a\"}\r\n\n{\"done\":true}\n{\"tail\":1}";
+        let whole = ndjson_in_pieces(input, &[]);
+        assert_eq!(whole.0.len(), 3);
+        assert_eq!(whole.0[1], "{\"r\":\"\u{1f60a}\"}");
+        assert_eq!(whole.1.as_deref(), Some("{\"tail\":1}"));
+        for i in 0..=input.len() {
+            for j in i..=input.len() {
+                assert_eq!(ndjson_in_pieces(input, &[i, j]), whole, "cuts at {i}, {j}");
+            }
+        }
+    }
+
+    #[test]
+    fn ndjson_partial_line_is_visible_at_end_of_stream() {
+        let mut d = NdjsonDecoder::new();
+        let mut out = Vec::new();
+        d.feed(b"{\"cut", &mut out);
+        assert!(out.is_empty());
+        assert!(d.has_partial());
+        d.feed(b"\":1}\n", &mut out);
+        assert!(!d.has_partial());
+        assert_eq!(out, [r#"{"cut":1}"#]);
+        d.feed(b" \r", &mut out);
+        assert!(!d.has_partial(), "trailing whitespace is not a line");
+        assert_eq!(d.finish(), None);
+    }
+
+    #[test]
+    fn real_ollama_stream_decodes_to_its_lines() {
+        let fixture = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../shared/fixtures/ollama/chat_stream_long_203_tokens.ndjson"
+        );
+        let bytes = std::fs::read(fixture)
+            .unwrap_or_else(|e| panic!("{fixture}: {e} (../shared must sit beside the checkout)"));
+        let (lines, rest) = ndjson_in_pieces(&bytes, &[]);
+        assert_eq!(lines.len(), 203);
+        assert_eq!(rest, None, "every line of a stream ends with a newline");
+        let (split, _) = ndjson_in_pieces(&bytes, &(1..bytes.len()).step_by(7).collect::<Vec<_>>());
+        assert_eq!(split, lines);
     }
 }

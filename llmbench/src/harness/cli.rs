@@ -3,6 +3,9 @@
 //! own, each with an `LLMBENCH_*` environment twin.
 
 use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::engine::Timeouts;
 
 use clap::Parser;
 
@@ -49,6 +52,57 @@ pub struct Args {
         default_value_t = 300.0
     )]
     pub request_timeout: f64,
+
+    /// Give up on connecting to an engine after this many seconds.
+    #[arg(
+        long,
+        value_name = "SECS",
+        env = "LLMBENCH_CONNECT_TIMEOUT",
+        default_value_t = 10.0
+    )]
+    pub connect_timeout: f64,
+
+    /// Give up on a request whose first token has not come after this many
+    /// seconds (default: only the request timeout applies).
+    #[arg(long, value_name = "SECS", env = "LLMBENCH_FIRST_TOKEN_TIMEOUT")]
+    pub first_token_timeout: Option<f64>,
+
+    /// Give up on a stream that sends nothing for this many seconds once
+    /// tokens flow.
+    #[arg(
+        long,
+        value_name = "SECS",
+        env = "LLMBENCH_IDLE_TIMEOUT",
+        default_value_t = 60.0
+    )]
+    pub idle_timeout: f64,
+}
+
+impl Args {
+    /// The whole-request timeout and the per-stage timeouts, each checked to
+    /// be a positive number of seconds.
+    pub fn timeouts(&self) -> crate::Result<(Duration, Timeouts)> {
+        let secs = |flag: &str, v: f64| {
+            Duration::try_from_secs_f64(v)
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| {
+                    crate::Error::new(
+                        crate::ErrorKind::Config,
+                        format!("--{flag}: must be a positive number of seconds (got {v})"),
+                    )
+                })
+        };
+        let timeouts = Timeouts {
+            connect: secs("connect-timeout", self.connect_timeout)?,
+            first_token: self
+                .first_token_timeout
+                .map(|v| secs("first-token-timeout", v))
+                .transpose()?,
+            idle: Some(secs("idle-timeout", self.idle_timeout)?),
+        };
+        Ok((secs("request-timeout", self.request_timeout)?, timeouts))
+    }
 }
 
 #[cfg(test)]
@@ -86,7 +140,7 @@ mod tests {
             .get_arguments()
             .filter(|a| libtest.get_arguments().all(|l| l.get_id() != a.get_id()))
             .collect();
-        assert_eq!(ours.len(), 5);
+        assert_eq!(ours.len(), 8);
         for arg in ours {
             let env = arg.get_env().map(|e| e.to_string_lossy().into_owned());
             assert!(
@@ -95,6 +149,17 @@ mod tests {
                 arg.get_long()
             );
         }
+    }
+
+    #[test]
+    fn timeouts_must_be_positive() {
+        let args = Args::try_parse_from(["bench", "--idle-timeout", "0"]).unwrap();
+        let err = args.timeouts().unwrap_err().to_string();
+        assert!(err.contains("--idle-timeout"), "{err}");
+        let args = Args::try_parse_from(["bench", "--first-token-timeout", "2.5"]).unwrap();
+        let (total, t) = args.timeouts().unwrap();
+        assert_eq!(total, Duration::from_secs(300));
+        assert_eq!(t.first_token, Some(Duration::from_millis(2500)));
     }
 
     #[test]

@@ -121,7 +121,7 @@ mod tests {
     }
 
     #[test]
-    fn duplicate_labels_and_unsupported_kinds_are_refused() {
+    fn duplicate_labels_and_unknown_kinds_are_refused() {
         let specs = ["openai=http://a".to_string(), "openai=http://b".to_string()];
         let err = configured_engines(&specs, None).unwrap_err();
         assert!(
@@ -129,7 +129,10 @@ mod tests {
                 .contains("two engines are labelled `openai`"),
             "{err}"
         );
-        let err = configured_engines(&["tgi=http://a".to_string()], None).unwrap_err();
-        assert!(err.to_string().contains("not yet supported"), "{err}");
+        let err = configured_engines(&["vllm=http://a".to_string()], None).unwrap_err();
+        assert!(
+            err.to_string().contains("unknown engine kind `vllm`"),
+            "{err}"
+        );
     }
 }

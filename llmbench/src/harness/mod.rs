@@ -21,7 +21,7 @@ pub use cli::Args;
 pub use config::configured_engines;
 pub use run::{run_once, TrialRun};
 
-use crate::engine::Engine;
+use crate::engine::{Engine, Timeouts};
 use crate::error::{Error, Result};
 use crate::measure::Summary;
 use crate::report::{self, JsonlWriter, RunDir, RunSummary, TrialStatus, TrialSummary};
@@ -84,6 +84,7 @@ struct Shared {
     inline_figures: bool,
     duration_scale: Option<f64>,
     request_timeout: Duration,
+    timeouts: Timeouts,
     out_root: PathBuf,
     sim: Mutex<Option<Simulator>>,
     run: Mutex<Option<RunState>>,
@@ -115,11 +116,7 @@ fn prepare(args: &mut Args) -> Result<(Vec<Trial>, Arc<Shared>)> {
             )));
         }
     }
-    if !(args.request_timeout.is_finite() && args.request_timeout > 0.0) {
-        return Err(Error::config(
-            "--request-timeout: must be a positive number of seconds",
-        ));
-    }
+    let (request_timeout, timeouts) = args.timeouts()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("llmbench-client")
@@ -135,7 +132,8 @@ fn prepare(args: &mut Args) -> Result<(Vec<Trial>, Arc<Shared>)> {
         runtime,
         inline_figures: pretty,
         duration_scale: args.duration_scale,
-        request_timeout: Duration::from_secs_f64(args.request_timeout),
+        request_timeout,
+        timeouts,
         out_root: args.out.clone().unwrap_or_else(default_out_root),
         sim: Mutex::new(None),
         run: Mutex::new(None),
@@ -284,6 +282,7 @@ impl Shared {
             engine: engine.clone(),
             bench: bench.clone(),
             request_timeout: self.request_timeout,
+            timeouts: self.timeouts,
             keep_records: false,
             jsonl,
             stop: self.stop_tx.subscribe(),

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
-use crate::engine::{self, Engine};
+use crate::engine::{self, Engine, Timeouts};
 use crate::error::{Error, ErrorKind, Result};
 use crate::load::executor::{self, Plan};
 use crate::measure::{Aggregate, RequestRecord, Summary};
@@ -40,6 +40,7 @@ pub(crate) struct TrialSetup {
     pub engine: Engine,
     pub bench: ValidBench,
     pub request_timeout: Duration,
+    pub timeouts: Timeouts,
     pub keep_records: bool,
     pub jsonl: Option<JsonlWriter>,
     pub stop: watch::Receiver<bool>,
@@ -102,11 +103,12 @@ pub(crate) async fn execute(setup: TrialSetup) -> Result<(TrialRun, Option<Jsonl
         engine,
         bench,
         request_timeout,
+        timeouts,
         keep_records,
         jsonl,
         stop: mut outer_stop,
     } = setup;
-    let (client, model) = engine::connect(&engine).await.map_err(|e| {
+    let (client, model) = engine::connect_with(&engine, timeouts).await.map_err(|e| {
         e.context(format!(
             "scenario `{scenario}`, engine `{}`",
             engine.label()
@@ -187,6 +189,7 @@ pub fn run_once(scenario: &str, bench: &crate::Bench, engine: &Engine) -> Result
         engine: engine.clone(),
         bench,
         request_timeout: Duration::from_secs(300),
+        timeouts: Timeouts::default(),
         keep_records: true,
         jsonl: None,
         stop,
