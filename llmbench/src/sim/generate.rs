@@ -1,6 +1,6 @@
-//! Serving one generation request: register its truth, queue for a slot,
-//! keep the planned schedule, write the answer (streamed or whole) and inject
-//! its fault.
+//! Serving one generation request, whatever its protocol: register its truth,
+//! queue for a slot, keep the planned schedule, write the answer (streamed or
+//! whole) through the protocol's writer, and inject its fault.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -8,15 +8,15 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
-use hyper::{Response, StatusCode};
+use bytes::Bytes;
+use hyper::header::HeaderValue;
+use hyper::Response;
 use tokio::sync::{mpsc, AcquireError, OwnedSemaphorePermit, Semaphore};
 
-use super::model::Plan;
-use super::server::{
-    channel_response, error_response, json_response, unix_now, Cut, GenRequest, Piece, Shared,
-    SimBody,
-};
-use super::wire::{self, Api, Meta, Usage};
+use super::model::{fault_for, Plan};
+use super::request::GenRequest;
+use super::server::{channel_response, reply_response, Cut, Dropped, Piece, Shared, SimBody, Slot};
+use super::wire::{self, unix_now, Meta, Reply, Stats, Wire, JSON};
 use super::{Fault, Truth};
 
 /// How many events may wait in a stream's channel. Each event is sent when
@@ -38,25 +38,15 @@ fn deadline(at: Instant, after: Duration) -> Instant {
 struct Job {
     shared: Arc<Shared>,
     index: u64,
-    id: String,
-    created: u64,
-    api: Api,
-    include_usage: bool,
     prompt_tokens: u32,
     plan: Plan,
     fault: Option<Fault>,
+    wire: Box<dyn Wire>,
+    received_at: Instant,
+    queued_at: Instant,
 }
 
 impl Job {
-    fn meta(&self) -> Meta<'_> {
-        Meta {
-            api: self.api,
-            id: &self.id,
-            created: self.created,
-            model: &self.shared.config.model,
-        }
-    }
-
     fn update(&self, change: impl FnOnce(&mut Truth)) {
         self.shared.update(self.index, change);
     }
@@ -71,87 +61,169 @@ impl Job {
             _ => None,
         }
     }
+
+    /// Mark the request started in `slot`.
+    fn start(&self, permit: Option<OwnedSemaphorePermit>) -> (Slot, Instant) {
+        let slot = self.shared.occupy(permit, self.index, self.prompt_tokens);
+        let start = Instant::now();
+        self.update(|t| t.started_at = Some(start));
+        (slot, start)
+    }
+
+    fn stats(
+        &self,
+        slot: &Slot,
+        start: Instant,
+        tokens: (Instant, Instant),
+        end: Instant,
+    ) -> Stats {
+        Stats {
+            output_tokens: self.plan.output_tokens,
+            finish: self.plan.finish,
+            received_at: self.received_at,
+            queued_at: self.queued_at,
+            started_at: start,
+            first_token_at: tokens.0,
+            last_token_at: tokens.1,
+            end,
+            slot: slot.id,
+        }
+    }
 }
 
-/// Answer a valid generation request read at `received_at`.
+/// Answer a valid generation request read at `received_at`; `Err` closes the
+/// connection without an answer.
 pub(crate) async fn respond(
     shared: Arc<Shared>,
     request: GenRequest,
     received_at: Instant,
-) -> Response<SimBody> {
-    let created = unix_now();
+) -> Result<Response<SimBody>, Dropped> {
+    let loading = shared.loading();
+    let route = request.route;
     let mut fault = None;
     let mut plan = None;
     let index = shared.register(|index| {
-        fault = shared.config.fault_for(index);
+        fault = (!loading)
+            .then(|| fault_for(&shared.config, index))
+            .flatten();
         let p = Plan::new(
             &shared.config,
             index,
             request.prompt_tokens,
             request.max_tokens,
         );
-        let output_tokens = match fault {
-            Some(Fault::Status(_) | Fault::Stall) => 0,
-            _ => p.output_tokens,
-        };
+        let generates = !loading && !fault.is_some_and(Fault::skips_generation);
+        let output_tokens = if generates { p.output_tokens } else { 0 };
         plan = Some(p);
         Truth {
-            id: request.api.id(index),
+            id: route.id(index),
+            protocol: route.protocol,
+            route: route.path,
             received_at,
             started_at: None,
             prompt_tokens: request.prompt_tokens,
             output_tokens,
             stream: request.stream,
             token_written_at: Vec::new(),
+            first_token_at: None,
+            last_token_at: None,
             finished_at: None,
+            status: None,
             fault,
         }
     });
+    let id = route.id(index);
     let Some(plan) = plan else {
-        return error_response(500, "simulator: request was not registered");
+        let reply = wire::error_reply(route.protocol, 500, "simulator: request was not registered");
+        return Ok(reply_response(reply));
     };
-    let job = Job {
-        id: request.api.id(index),
-        shared,
-        index,
-        created,
-        api: request.api,
-        include_usage: request.include_usage,
-        prompt_tokens: request.prompt_tokens,
-        plan,
-        fault,
-    };
-
-    match job.fault {
-        Some(Fault::Status(status)) => {
-            let message = match status {
-                429 => "simulated rate limit: too many requests".to_owned(),
-                503 => "simulated engine unavailable".to_owned(),
-                _ => format!("simulated HTTP {status} error"),
-            };
-            let response = error_response(status, &message);
-            let now = Instant::now();
-            job.update(|t| t.finished_at = Some(now));
-            response
-        }
-        Some(Fault::Stall) => {
-            let (tx, rx) = mpsc::channel(1);
-            // Hold the body open, writing nothing, until the client leaves
-            // (or the simulator shuts down and drops this task).
-            tokio::spawn(async move { tx.closed().await });
-            channel_response(request.stream, rx)
-        }
-        _ => {
-            let queued = Queued::join(&job.shared.slots).await;
-            if request.stream {
-                let (tx, rx) = mpsc::channel(STREAM_BUFFER);
-                tokio::spawn(stream(job, queued, tx));
-                channel_response(true, rx)
-            } else {
-                answer(job, queued).await
+    let mut response = if loading {
+        finish_now(
+            &shared,
+            index,
+            reply_response(wire::loading(route.protocol, false)),
+        )
+    } else {
+        let meta = Meta {
+            route,
+            id: id.clone(),
+            created: unix_now(),
+            model: request.model.unwrap_or_else(|| shared.config.model.clone()),
+            prompt_tokens: request.prompt_tokens,
+            max_tokens: request.max_tokens,
+            finish: plan.finish,
+            include_usage: request.include_usage,
+            details: request.details,
+            seed: request.seed,
+            prompt: request.prompt,
+        };
+        let job = Job {
+            shared: Arc::clone(&shared),
+            index,
+            prompt_tokens: request.prompt_tokens,
+            plan,
+            fault,
+            wire: wire::writer(meta),
+            received_at,
+            queued_at: received_at,
+        };
+        match fault {
+            Some(Fault::Status(status)) => {
+                let reply = wire::status_fault(route.protocol, status);
+                finish_now(&shared, index, reply_response(reply))
+            }
+            Some(Fault::Drop) => {
+                let now = Instant::now();
+                shared.update(index, |t| t.finished_at = Some(now));
+                return Err(Dropped);
+            }
+            Some(Fault::Stall) => {
+                let (tx, rx) = mpsc::channel(1);
+                // Hold the body open, writing nothing, until the client leaves
+                // (or the simulator shuts down and drops this task).
+                tokio::spawn(async move { tx.closed().await });
+                let content_type = if request.stream {
+                    job.wire.stream_type()
+                } else {
+                    JSON
+                };
+                shared.update(index, |t| t.status = Some(200));
+                channel_response(content_type, &job.wire.stream_headers(), rx)
+            }
+            _ => {
+                let queued = Queued::join(&shared.slots).await;
+                let job = Job {
+                    queued_at: Instant::now(),
+                    ..job
+                };
+                if request.stream {
+                    let (tx, rx) = mpsc::channel(STREAM_BUFFER);
+                    let response =
+                        channel_response(job.wire.stream_type(), &job.wire.stream_headers(), rx);
+                    shared.update(index, |t| t.status = Some(200));
+                    tokio::spawn(stream(job, queued, Out(tx)));
+                    response
+                } else {
+                    answer(job, queued).await
+                }
             }
         }
+    };
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert("x-request-id", value);
     }
+    Ok(response)
+}
+
+/// Record an answer given at once, without generating.
+fn finish_now(shared: &Shared, index: u64, response: Response<SimBody>) -> Response<SimBody> {
+    let now = Instant::now();
+    let status = response.status().as_u16();
+    shared.update(index, |t| {
+        t.finished_at = Some(now);
+        t.status = Some(status);
+    });
+    response
 }
 
 /// The future that waits for a concurrency slot.
@@ -199,7 +271,7 @@ struct Out(mpsc::Sender<Piece>);
 
 impl Out {
     /// Hand one event to the connection; false when the client has left.
-    async fn send(&self, bytes: bytes::Bytes) -> bool {
+    async fn send(&self, bytes: Bytes) -> bool {
         self.0.send(Ok(bytes)).await.is_ok()
     }
 
@@ -213,17 +285,17 @@ impl Out {
 }
 
 /// Write a streamed answer, event by event, each when it is due.
-async fn stream(mut job: Job, queued: Queued, tx: mpsc::Sender<Piece>) {
-    let out = Out(tx);
-    if job.api == Api::Chat && !out.send(wire::role_event(&job.meta())).await {
-        return;
+async fn stream(mut job: Job, queued: Queued, out: Out) {
+    if let Some(event) = job.wire.opening() {
+        if !out.send(event).await {
+            return;
+        }
     }
-    let _permit = tokio::select! {
+    let permit = tokio::select! {
         permit = queued.slot() => permit,
         () = out.0.closed() => return,
     };
-    let start = Instant::now();
-    job.update(|t| t.started_at = Some(start));
+    let (slot, start) = job.start(permit);
 
     let fault_after = job.fault_after();
     let mut due = deadline(start, job.plan.ttft);
@@ -233,7 +305,9 @@ async fn stream(mut job: Job, queued: Queued, tx: mpsc::Sender<Piece>) {
     if fault_after == Some(0) && inject(&job, &out).await == Next::Stop {
         return;
     }
-    for k in 1..=job.plan.output_tokens {
+    let n = job.plan.output_tokens;
+    let mut written: Option<(Instant, Instant)> = None;
+    for k in 1..=n {
         if k > 1 {
             due = deadline(due, job.plan.next_gap());
             if !out.sleep_until(due).await {
@@ -241,9 +315,15 @@ async fn stream(mut job: Job, queued: Queued, tx: mpsc::Sender<Piece>) {
             }
         }
         let word = job.plan.next_word();
-        let event = wire::token_event(&job.meta(), word);
+        let event = job.wire.token(word, k == n);
         let now = Instant::now();
-        job.update(|t| t.token_written_at.push(now));
+        let first = written.map_or(now, |(first, _)| first);
+        written = Some((first, now));
+        job.update(|t| {
+            t.token_written_at.push(now);
+            t.first_token_at = Some(first);
+            t.last_token_at = Some(now);
+        });
         if !out.send(event).await {
             return;
         }
@@ -252,21 +332,18 @@ async fn stream(mut job: Job, queued: Queued, tx: mpsc::Sender<Piece>) {
         }
     }
 
-    if !out
-        .send(wire::finish_event(&job.meta(), job.plan.finish.as_str()))
-        .await
-    {
-        return;
-    }
-    if job.include_usage {
-        let usage = Usage::new(job.prompt_tokens, job.plan.output_tokens);
-        if !out.send(wire::usage_event(&job.meta(), usage)).await {
+    let end = Instant::now();
+    let tokens = written.unwrap_or((end, end));
+    let stats = job.stats(&slot, start, tokens, end);
+    let closing = job.wire.closing(&stats);
+    // Where the last token's event ends the answer (TGI), that was the end.
+    let finished = if closing.is_empty() { tokens.1 } else { end };
+    job.update(|t| t.finished_at = Some(finished));
+    for event in closing {
+        if !out.send(event).await {
             return;
         }
     }
-    let now = Instant::now();
-    job.update(|t| t.finished_at = Some(now));
-    let _ = out.send(wire::done_event()).await;
 }
 
 /// Write the mid-stream fault of `job`.
@@ -279,58 +356,67 @@ async fn inject(job: &Job, out: &Out) -> Next {
             Next::Stop
         }
         Some(Fault::MalformedAfter(_)) => {
-            if out.send(wire::malformed_event()).await {
+            if out.send(job.wire.malformed_event()).await {
                 Next::Continue
             } else {
                 Next::Stop
             }
         }
         Some(Fault::ErrorEventAfter(_)) => {
+            let event = job.wire.error_event();
             let now = Instant::now();
             job.update(|t| t.finished_at = Some(now));
-            let _ = out.send(wire::engine_failure_event()).await;
+            let _ = out.send(event).await;
             Next::Stop
         }
         _ => Next::Continue,
     }
 }
 
-/// A non-streamed answer: wait for a slot and for the last token, then
-/// answer in one piece (or with the fault's equivalent).
+/// A non-streamed answer: wait for a slot, for the first token and for the
+/// last, then answer in one piece (or with the fault's equivalent).
 async fn answer(mut job: Job, queued: Queued) -> Response<SimBody> {
-    let _permit = queued.slot().await;
-    let start = Instant::now();
-    job.update(|t| t.started_at = Some(start));
+    let permit = queued.slot().await;
+    let (slot, start) = job.start(permit);
 
-    let strike_at = job.fault_after();
-    let until = match (job.fault, strike_at) {
-        (Some(Fault::CutAfter(_) | Fault::ErrorEventAfter(_)), Some(n)) => {
-            job.plan.time_to_token(n)
-        }
-        _ => job.plan.total_time(),
+    let first_due = deadline(start, job.plan.ttft);
+    tokio::time::sleep_until(first_due.into()).await;
+    let first = Instant::now();
+    let upto = match (job.fault, job.fault_after()) {
+        (Some(Fault::CutAfter(_) | Fault::ErrorEventAfter(_)), Some(n)) => n.max(1),
+        _ => job.plan.output_tokens,
     };
-    tokio::time::sleep_until(deadline(start, until).into()).await;
+    let rest = (1..upto).fold(Duration::ZERO, |sum, _| {
+        sum.saturating_add(job.plan.next_gap())
+    });
+    tokio::time::sleep_until(deadline(first_due, rest).into()).await;
+    let last = Instant::now();
+    job.update(|t| {
+        t.first_token_at = Some(first);
+        t.last_token_at = Some(last);
+    });
 
-    let usage = Usage::new(job.prompt_tokens, job.plan.output_tokens);
     let text = job.plan.text();
-    let body = wire::answer_body(&job.meta(), &text, job.plan.finish.as_str(), usage);
+    let end = Instant::now();
+    let stats = job.stats(&slot, start, (first, last), end);
     let response = match job.fault {
         Some(Fault::CutAfter(_)) => {
+            let whole = job.wire.whole(&text, &stats);
             let (tx, rx) = mpsc::channel(2);
-            let half = body.slice(..body.len() / 2);
+            let half = whole.body.slice(..whole.body.len() / 2);
             // The channel has room for both, so neither send can fail.
             let _ = tx.try_send(Ok(half));
             let _ = tx.try_send(Err(Cut));
-            channel_response(false, rx)
+            channel_response(whole.content_type, &whole.headers, rx)
         }
-        Some(Fault::MalformedAfter(_)) => json_response(StatusCode::OK, wire::malformed_body()),
-        Some(Fault::ErrorEventAfter(_)) => json_response(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            wire::engine_failure_body(),
-        ),
-        _ => json_response(StatusCode::OK, body),
+        Some(Fault::MalformedAfter(_)) => reply_response(Reply::json(200, "{not json")),
+        Some(Fault::ErrorEventAfter(_)) => reply_response(job.wire.failure()),
+        _ => reply_response(job.wire.whole(&text, &stats)),
     };
-    let now = Instant::now();
-    job.update(|t| t.finished_at = Some(now));
+    let status = response.status().as_u16();
+    job.update(|t| {
+        t.finished_at = Some(end);
+        t.status = Some(status);
+    });
     response
 }

@@ -1,5 +1,6 @@
-//! The built-in simulated engine: a real OpenAI-compatible HTTP server on
-//! loopback whose timing is known exactly, so a client can be checked against it.
+//! The built-in simulated engine: a real HTTP server on loopback that speaks
+//! the OpenAI-compatible, Ollama, TGI and llama.cpp protocols, whose timing is
+//! known exactly, so a client can be checked against it.
 //!
 //! The harness starts one when no engine is configured, `llmbench sim --port
 //! PORT` serves one from the command line, and the timing tests compare what a
@@ -7,14 +8,15 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use llmbench::sim::{Itl, SimConfig, Simulator};
+//! use llmbench::sim::{Itl, Protocol, SimConfig, Simulator};
 //!
 //! let sim = Simulator::start(
 //!     SimConfig::new()
+//!         .protocols(&[Protocol::Ollama])
 //!         .ttft_base(Duration::from_millis(5))
 //!         .itl(Itl::Constant(Duration::from_millis(2))),
 //! )?;
-//! println!("OpenAI-compatible server at {}", sim.url());
+//! println!("Ollama-compatible server at {}", sim.url());
 //! assert_eq!(sim.requests_seen(), 0);
 //! sim.shutdown();
 //! # Ok::<(), llmbench::Error>(())
@@ -22,13 +24,28 @@
 //!
 //! # What it serves
 //!
-//! * `GET /health` → `{"status":"ok"}`; `GET /v1/models` → one model.
-//! * `POST /v1/chat/completions` and `POST /v1/completions`, streamed
-//!   (`"stream":true`, server-sent events ending in `data: [DONE]`) or not.
-//!   The `model` field of a request is ignored, like llama.cpp does: answers
-//!   always name [`SimConfig::model`].
-//! * Anything else → 404; an invalid body → 400; both with an OpenAI-style
-//!   `{"error":{"message","type","code"}}` body.
+//! By default all four protocols at once, so any `--engine KIND=URL` can
+//! point at one simulator; [`SimConfig::protocols`] narrows it.
+//!
+//! * **OpenAI** (as vLLM): `POST /v1/chat/completions`, `POST /v1/completions`,
+//!   streamed (`data: ` events ending in `data: [DONE]`, usage on request) or
+//!   whole; `GET /v1/models`; `GET /health` → `{"status":"ok"}`.
+//! * **Ollama**: `POST /api/chat`, `POST /api/generate`, NDJSON unless
+//!   `"stream":false`, the last line `done:true` with `done_reason`, counts
+//!   and durations in nanoseconds; `options.num_predict` is the budget;
+//!   `GET /api/tags`, `/api/ps`, `/api/version`, `/`.
+//! * **TGI**: `POST /generate_stream` (`data: ` events with `token`, the last
+//!   one with `generated_text` and, when `parameters.details`, `details`; no
+//!   `[DONE]`), `POST /generate` (with TGI's `x-*-time` headers),
+//!   `POST /v1/chat/completions`; `GET /info`; `GET /health` (empty 200).
+//! * **llama.cpp**: `POST /completion` (`content` per token, a last event with
+//!   `stop:true`, `timings`, `stop_type`; no `[DONE]`), `/v1/*` with
+//!   `timings`, `GET /health`, `/props`, `/slots`, `POST /tokenize`.
+//!
+//! Routes two protocols share answer in the shape of the first served of
+//! OpenAI, llama.cpp, TGI. The `model` of a request is ignored (Ollama echoes
+//! it back, like Ollama). Anything else → 404, an invalid body → 400 (TGI:
+//! 422), each in the owning protocol's error shape.
 //!
 //! # Timing model
 //!
@@ -38,11 +55,28 @@
 //! prompt_tokens`, and each further token after a gap drawn from [`Itl`].
 //! Deadlines are absolute (start plus the sum of the gaps), so a late wake-up
 //! never shifts the rest of the schedule; what actually happened is recorded
-//! in [`Truth`]. A stream sends its headers, and for chat its role-only first
-//! chunk, as soon as the request is read (before queueing and prefill, like
-//! vLLM sends its role chunk early), so a client that takes time-to-first-token
-//! at the first chunk is visibly wrong. A non-streamed answer arrives in one
-//! piece when its last token is due.
+//! in [`Truth`]. A stream sends its headers, and for OpenAI chat its role-only
+//! first chunk, as soon as the request is read (before queueing and prefill,
+//! like vLLM), so a client that takes time-to-first-token at the first chunk
+//! is visibly wrong. A non-streamed answer arrives in one piece when its last
+//! token is due.
+//!
+//! Durations the server reports are measured from the same instants as the
+//! truth: prompt time (Ollama `prompt_eval_duration`, llama.cpp `prompt_ms`)
+//! from [`Truth::started_at`] to [`Truth::first_token_at`], generation time
+//! (`eval_duration`, `predicted_ms`) from there to [`Truth::last_token_at`],
+//! totals from [`Truth::received_at`] to [`Truth::finished_at`], TGI's
+//! `x-queue-time` the wait for a slot.
+//!
+//! # Faults, loading, memory
+//!
+//! A [`Fault`] strikes every request ([`SimConfig::fault`]), every n-th
+//! ([`SimConfig::fault_every`]) or a seeded share of them
+//! ([`SimConfig::fault_rate`]); each error takes the shape of the protocol
+//! the request came in on, and [`Truth::fault`] says which requests were
+//! struck. [`SimConfig::loading_for`] makes it answer 503 for a while after
+//! start, as an engine loading its model does. Truth grows by one entry per
+//! request; [`SimConfig::record_truth`] turns it off for long runs.
 //!
 //! # Tokenizer
 //!
@@ -51,21 +85,24 @@
 //! (punctuation, symbols, emoji) is one token on its own, and white space is
 //! free. A chat request adds 8 tokens per message plus 3 for the reply
 //! template. A completions `prompt` may be a string, an array of strings
-//! (counted together) or an array of token ids (one token each).
+//! (counted together) or an array of token ids (one token each). Token ids
+//! (llama.cpp `/tokenize`, TGI `token.id`) are a stable hash of the text.
 //!
 //! # Runtime
 //!
 //! The server runs on its own threads (`llmbench-sim-PORT` accepts,
 //! `llmbench-sim-worker` serves) with its own tokio runtime, never on the
 //! caller's executor, so its work cannot delay a client's timestamps. It
-//! writes the wire format with its own code, never with the client's
+//! writes each wire format with its own code, never with the client's
 //! decoders (see the design rules). Measured on a 2-core machine: 200
 //! concurrent streams at 8 ms between tokens (25 000 chunks/s) cost it about
 //! 30 % of one core.
 
+mod config;
 mod generate;
 mod model;
 pub mod replay;
+mod request;
 mod server;
 mod wire;
 
@@ -73,210 +110,15 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tokio::sync::Notify;
+
+pub use config::{Fault, Itl, OutputLen, Protocol, SimConfig};
 
 use crate::{Error, ErrorKind, Result};
 
 use server::Shared;
-
-/// How a [`Simulator`] behaves: its timing model, output lengths, concurrency,
-/// seed and injected faults.
-///
-/// ```
-/// use std::time::Duration;
-/// use llmbench::sim::{Fault, Itl, OutputLen, SimConfig};
-///
-/// let config = SimConfig::new()
-///     .ttft_base(Duration::from_millis(50))
-///     .per_prompt_token(Duration::from_micros(100))
-///     .itl(Itl::Normal { mean: Duration::from_millis(10), std_dev: Duration::from_millis(2) })
-///     .output_tokens(OutputLen::Uniform { min: 32, max: 128 })
-///     .max_concurrency(8)
-///     .seed(7)
-///     .fault_every(10, Fault::Status(429));
-/// ```
-#[must_use]
-#[derive(Clone, Debug)]
-pub struct SimConfig {
-    pub(crate) ttft_base: Duration,
-    pub(crate) per_prompt_token: Duration,
-    pub(crate) itl: Itl,
-    pub(crate) output: OutputLen,
-    pub(crate) max_concurrency: usize,
-    pub(crate) seed: u64,
-    pub(crate) model: String,
-    /// `(n, fault)`: the fault applies to requests n, 2n, ...; n = 0 never.
-    pub(crate) fault: Option<(u64, Fault)>,
-}
-
-impl SimConfig {
-    /// The defaults: 20 ms base time to first token, 50 µs per prompt token,
-    /// a constant 8 ms between tokens, as many output tokens as the request's
-    /// `max_tokens` (16 if it has none), 64 requests at a time (more queue),
-    /// seed 0, model `llmbench-sim`, no fault.
-    pub fn new() -> Self {
-        SimConfig {
-            ttft_base: Duration::from_millis(20),
-            per_prompt_token: Duration::from_micros(50),
-            itl: Itl::Constant(Duration::from_millis(8)),
-            output: OutputLen::FromRequest,
-            max_concurrency: 64,
-            seed: 0,
-            model: "llmbench-sim".to_owned(),
-            fault: None,
-        }
-    }
-
-    /// Time to first token of an empty prompt, counted from when the request
-    /// gets a concurrency slot.
-    pub fn ttft_base(mut self, ttft: Duration) -> Self {
-        self.ttft_base = ttft;
-        self
-    }
-
-    /// Prefill cost per prompt token, added to the time to first token: long
-    /// prompts really take longer.
-    pub fn per_prompt_token(mut self, per_token: Duration) -> Self {
-        self.per_prompt_token = per_token;
-        self
-    }
-
-    /// The gap between consecutive tokens.
-    pub fn itl(mut self, itl: Itl) -> Self {
-        self.itl = itl;
-        self
-    }
-
-    /// How many tokens each answer has (always capped by the request's
-    /// `max_tokens`, and at least 1).
-    pub fn output_tokens(mut self, output: OutputLen) -> Self {
-        self.output = output;
-        self
-    }
-
-    /// How many requests are served at once; further requests wait in a
-    /// first-in, first-out queue. 0 is taken as 1.
-    pub fn max_concurrency(mut self, slots: usize) -> Self {
-        self.max_concurrency = slots;
-        self
-    }
-
-    /// The seed of every random choice (output lengths, gaps, words). Request
-    /// `n` always draws the same values for the same seed.
-    pub fn seed(mut self, seed: u64) -> Self {
-        self.seed = seed;
-        self
-    }
-
-    /// The model name it lists and puts in every answer.
-    pub fn model(mut self, model: impl Into<String>) -> Self {
-        self.model = model.into();
-        self
-    }
-
-    /// Inject `fault` into every generation request (replaces any earlier
-    /// fault setting).
-    pub fn fault(self, fault: Fault) -> Self {
-        self.fault_every(1, fault)
-    }
-
-    /// Inject `fault` into every `n`-th generation request, counting from 1:
-    /// requests n, 2n, 3n, ... (replaces any earlier fault setting; `n = 0`
-    /// injects nothing).
-    pub fn fault_every(mut self, n: u64, fault: Fault) -> Self {
-        self.fault = Some((n, fault));
-        self
-    }
-
-    /// The fault for the 1-based request `index`, if any.
-    pub(crate) fn fault_for(&self, index: u64) -> Option<Fault> {
-        match self.fault {
-            Some((n, fault)) if n > 0 && index % n == 0 => Some(fault),
-            _ => None,
-        }
-    }
-}
-
-impl Default for SimConfig {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-/// The distribution of the gap between consecutive tokens of one answer.
-///
-/// Draws come from a ChaCha generator seeded with ([`SimConfig::seed`],
-/// request index), so they are the same on every run.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Itl {
-    /// Always the same gap.
-    Constant(Duration),
-    /// Uniform between `min` and `max`, both included (swapped if reversed).
-    Uniform {
-        /// The shortest gap.
-        min: Duration,
-        /// The longest gap.
-        max: Duration,
-    },
-    /// Normal (Gaussian), drawn by Box-Muller; negative draws become zero.
-    Normal {
-        /// The mean gap.
-        mean: Duration,
-        /// The standard deviation.
-        std_dev: Duration,
-    },
-}
-
-/// How many tokens an answer has. Whatever is chosen is capped by the
-/// request's `max_tokens` (or `max_completion_tokens`) and is at least 1.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum OutputLen {
-    /// Exactly the request's `max_tokens`, or 16 when it has none.
-    FromRequest,
-    /// This many tokens.
-    Fixed(u32),
-    /// Uniform between `min` and `max`, both included (swapped if reversed).
-    Uniform {
-        /// The fewest tokens.
-        min: u32,
-        /// The most tokens.
-        max: u32,
-    },
-}
-
-/// A failure the simulator injects, to prove a client reports it instead of
-/// hanging, panicking or counting it as success.
-///
-/// "After n tokens" means right after the n-th content token was written; with
-/// n = 0 the fault happens when the first token is due; when the answer has
-/// fewer than n tokens, right after its last one. Non-streamed requests get
-/// the nearest equivalent, described on each variant.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Fault {
-    /// Answer at once, without queueing, with this HTTP status and an
-    /// OpenAI-style error body (429 → `rate_limit_error`, 503 →
-    /// `unavailable_error`, other 5xx → `server_error`, ...). A status
-    /// outside 100..=999 is sent as 500.
-    Status(u16),
-    /// Streams: abort the connection after n content tokens (no finish chunk,
-    /// no `[DONE]`, no final empty chunk of the chunked encoding), so the
-    /// client sees a body error or early EOF. Non-streamed: when token n is
-    /// due, send the headers and half a body, then abort.
-    CutAfter(u32),
-    /// Streams: after n content tokens write the event `data: {not json`,
-    /// then go on normally. Non-streamed: the body is `{not json` (status 200).
-    MalformedAfter(u32),
-    /// Streams: after n tokens write the event
-    /// `data: {"error":{"message":"simulated engine failure","type":"server_error","code":500}}`
-    /// and end the stream (no `[DONE]`). Non-streamed: when token n is due,
-    /// answer 500 with that body.
-    ErrorEventAfter(u32),
-    /// Accept the request, send the response headers and nothing more until
-    /// the client drops the connection. Takes no concurrency slot.
-    Stall,
-}
 
 /// What the simulator did for one generation request: the ground truth a
 /// client's measurements are checked against.
@@ -285,20 +127,27 @@ pub enum Fault {
 /// calling process.
 #[derive(Clone, Debug)]
 pub struct Truth {
-    /// The response `id` sent in every chunk or body: `chatcmpl-sim-<n>` for
-    /// chat, `cmpl-sim-<n>` for completions, `n` the 1-based request index.
+    /// The request's id: the `id` of every OpenAI chunk or body
+    /// (`chatcmpl-sim-<n>` for chat, `cmpl-sim-<n>` for completions), and
+    /// `sim-<n>` on the routes whose answers carry no id (Ollama, TGI
+    /// `/generate*`, llama.cpp `/completion`); `n` is the 1-based request
+    /// index. Every generation response also carries it in an
+    /// `x-request-id` header.
     pub id: String,
+    /// The protocol whose shape the answer took.
+    pub protocol: Protocol,
+    /// The path it came in on, e.g. `/api/chat`.
+    pub route: &'static str,
     /// When the request head and body had been read.
     pub received_at: Instant,
     /// When it left the queue (got a concurrency slot); `None` while queued,
     /// and for requests that never take a slot ([`Fault::Status`],
-    /// [`Fault::Stall`]).
+    /// [`Fault::Drop`], [`Fault::Stall`], the loading period).
     pub started_at: Option<Instant>,
     /// Prompt tokens by the simulator's tokenizer (see the module docs).
     pub prompt_tokens: u32,
-    /// The tokens it decided to generate (0 for [`Fault::Status`] and
-    /// [`Fault::Stall`]); a fault may stop it earlier, see
-    /// `token_written_at`.
+    /// The tokens it decided to generate (0 when it generates none); a fault
+    /// may stop it earlier, see `token_written_at`.
     pub output_tokens: u32,
     /// Whether the request asked for a stream.
     pub stream: bool,
@@ -306,11 +155,20 @@ pub struct Truth {
     /// before its chunk was handed to the connection, so never later than
     /// a client can see it.
     pub token_written_at: Vec<Instant>,
+    /// When the first token was produced: written (streams) or due (whole
+    /// answers). Server-reported prompt times end here.
+    pub first_token_at: Option<Instant>,
+    /// When the last token produced so far was written or due.
+    /// Server-reported generation times end here.
+    pub last_token_at: Option<Instant>,
     /// The instant taken immediately before the last bytes of the response
-    /// were handed to the connection (for an aborted response, when it was
-    /// aborted); `None` while in flight, for a stall, or when the client left
-    /// first.
+    /// were built and handed to the connection (for an aborted or dropped
+    /// response, when it was aborted); server-reported totals end here.
+    /// `None` while in flight, for a stall, or when the client left first.
     pub finished_at: Option<Instant>,
+    /// The HTTP status it answered with; `None` before the head is sent, and
+    /// for [`Fault::Drop`].
+    pub status: Option<u16>,
     /// The fault injected into this request, if any.
     pub fault: Option<Fault>,
 }
@@ -449,14 +307,21 @@ impl Simulator {
         &self.shared.config.model
     }
 
+    /// The protocols it serves.
+    pub fn protocols(&self) -> &[Protocol] {
+        &self.shared.config.protocols
+    }
+
     /// A snapshot of the ground truth of every generation request seen so far,
     /// finished or not, in arrival order (request `n` at index `n - 1`).
+    /// Empty when [`SimConfig::record_truth`] is off.
     pub fn truth(&self) -> Vec<Truth> {
         self.shared.truth_snapshot()
     }
 
-    /// How many generation requests it has received (well-formed chat and
-    /// completions requests; not `/health`, `/v1/models` or rejected bodies).
+    /// How many generation requests it has received (well-formed generation
+    /// requests of any protocol, also those refused while loading; not
+    /// probes, model lists or rejected bodies).
     pub fn requests_seen(&self) -> u64 {
         self.shared.requests_seen()
     }

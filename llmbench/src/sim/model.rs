@@ -1,12 +1,13 @@
 //! The simulator's pure core: its tokenizer, and the seeded draws of output
-//! length, inter-token gaps and words that make up one request's plan.
+//! length, inter-token gaps, words and faults that make up one request's plan.
 
 use std::time::Duration;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::{Itl, OutputLen, SimConfig};
+use super::config::FaultPlan;
+use super::{Fault, Itl, OutputLen, SimConfig};
 
 /// Output tokens when the request has no `max_tokens` and the config says
 /// [`OutputLen::FromRequest`].
@@ -69,6 +70,45 @@ const VOCABULARY: [&str; 48] = [
     " done",
 ];
 
+/// The tokens of `text` by the simulator's rule (see [`count_tokens`]), as
+/// slices of it.
+pub(crate) fn tokenize(text: &str) -> Vec<&str> {
+    let mut pieces = Vec::new();
+    let mut word: Option<usize> = None;
+    for (i, c) in text.char_indices() {
+        if c.is_alphanumeric() {
+            word.get_or_insert(i);
+            continue;
+        }
+        if let Some(start) = word.take() {
+            pieces.push(&text[start..i]);
+        }
+        if !c.is_whitespace() {
+            pieces.push(&text[i..i + c.len_utf8()]);
+        }
+    }
+    if let Some(start) = word {
+        pieces.push(&text[start..]);
+    }
+    pieces
+}
+
+/// The made-up but stable id of a token: a hash of its text without
+/// surrounding white space, so an output word and the same word tokenized
+/// from a prompt share one id. Ids lie in 1000..50000.
+pub(crate) fn token_id(piece: &str) -> u32 {
+    // FNV-1a, 32 bits.
+    let hash = piece.trim().bytes().fold(0x811c_9dc5_u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
+    1000 + hash % 49_000
+}
+
+/// A stable log-probability for a token, in (-4, 0].
+pub(crate) fn token_logprob(piece: &str) -> f64 {
+    -f64::from(token_id(piece) % 4000) / 1000.0
+}
+
 /// Token count of `text` by the simulator's rule: each run of letters and
 /// digits is one token, each other non-space character is one token, white
 /// space is free.
@@ -108,6 +148,7 @@ enum Purpose {
     Length = 0,
     Gaps = 1,
     Words = 2,
+    Fault = 3,
 }
 
 /// The generator for one purpose of the 1-based request `index`.
@@ -115,6 +156,16 @@ fn rng(seed: u64, index: u64, purpose: Purpose) -> ChaCha8Rng {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(index.wrapping_mul(4).wrapping_add(purpose as u64));
     rng
+}
+
+/// The fault for the 1-based request `index`, if any.
+pub(crate) fn fault_for(config: &SimConfig, index: u64) -> Option<Fault> {
+    let (plan, fault) = config.fault?;
+    let strikes = match plan {
+        FaultPlan::Every(n) => n > 0 && index % n == 0,
+        FaultPlan::Rate(p) => rng(config.seed, index, Purpose::Fault).random::<f64>() < p,
+    };
+    strikes.then_some(fault)
 }
 
 /// Draw an output length: `spec` capped by the request's `max_tokens`, at
@@ -235,22 +286,6 @@ impl Plan {
     /// The text of the next token.
     pub(crate) fn next_word(&mut self) -> &'static str {
         VOCABULARY[self.words.random_range(0..VOCABULARY.len())]
-    }
-
-    /// From leaving the queue until the 1-based token `n` is due (the first
-    /// token for `n` = 0 too). Draws the gaps up to it.
-    pub(crate) fn time_to_token(&mut self, n: u32) -> Duration {
-        let mut total = self.ttft;
-        for _ in 1..n {
-            total = total.saturating_add(self.next_gap());
-        }
-        total
-    }
-
-    /// From leaving the queue to the last token: the time a non-streamed
-    /// answer takes. Draws every gap.
-    pub(crate) fn total_time(&mut self) -> Duration {
-        self.time_to_token(self.output_tokens)
     }
 
     /// The whole text of the answer (draws every word).
@@ -403,19 +438,58 @@ mod tests {
             Some(9),
         );
         assert_eq!(plan.finish, Finish::Stop);
-        assert_eq!(plan.total_time(), Duration::from_millis(20 + 4 * 8));
+        let gaps: Duration = (1..5).map(|_| plan.next_gap()).sum();
+        assert_eq!(plan.ttft + gaps, Duration::from_millis(20 + 4 * 8));
     }
 
     #[test]
     fn fault_every_counts_from_one() {
-        let config = SimConfig::new().fault_every(3, super::super::Fault::Stall);
+        let config = SimConfig::new().fault_every(3, Fault::Stall);
         let hits: Vec<u64> = (1..=10)
-            .filter(|&i| config.fault_for(i).is_some())
+            .filter(|&i| fault_for(&config, i).is_some())
             .collect();
         assert_eq!(hits, [3, 6, 9]);
-        let never = SimConfig::new().fault_every(0, super::super::Fault::Stall);
-        assert!((1..=10).all(|i| never.fault_for(i).is_none()));
-        let always = SimConfig::new().fault(super::super::Fault::Status(500));
-        assert!((1..=10).all(|i| always.fault_for(i).is_some()));
+        let never = SimConfig::new().fault_every(0, Fault::Stall);
+        assert!((1..=10).all(|i| fault_for(&never, i).is_none()));
+        let always = SimConfig::new().fault(Fault::Status(500));
+        assert!((1..=10).all(|i| fault_for(&always, i).is_some()));
+    }
+
+    #[test]
+    fn fault_rate_is_seeded_per_request_and_near_its_rate() {
+        let config = SimConfig::new().seed(3).fault_rate(0.2, Fault::Drop);
+        let hits = |c: &SimConfig| -> Vec<u64> {
+            (1..=5000).filter(|&i| fault_for(c, i).is_some()).collect()
+        };
+        let a = hits(&config);
+        assert_eq!(a, hits(&config), "same seed, same requests");
+        assert_ne!(a, hits(&config.clone().seed(4)));
+        assert!((900..1100).contains(&a.len()), "{} of 5000", a.len());
+        assert!(hits(&SimConfig::new().fault_rate(0.0, Fault::Drop)).is_empty());
+        assert_eq!(
+            hits(&SimConfig::new().fault_rate(7.0, Fault::Drop)).len(),
+            5000
+        );
+        assert!(hits(&SimConfig::new().fault_rate(f64::NAN, Fault::Drop)).is_empty());
+    }
+
+    #[test]
+    fn tokenize_agrees_with_count_and_ids_are_stable() {
+        for text in [
+            "",
+            "Hello world! How are you?",
+            "don't 2+2=4",
+            "héllo 🦙 x",
+            " a  b\n",
+        ] {
+            assert_eq!(tokenize(text).len() as u32, count_tokens(text), "{text:?}");
+        }
+        assert_eq!(tokenize("Hello, world!"), ["Hello", ",", "world", "!"]);
+        assert_eq!(token_id(" the"), token_id("the"));
+        assert_ne!(token_id("the"), token_id("model"));
+        assert!(VOCABULARY
+            .iter()
+            .all(|w| (1000..50_000).contains(&token_id(w))));
+        assert!((-4.0..=0.0).contains(&token_logprob("the")));
     }
 }

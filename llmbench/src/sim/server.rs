@@ -1,63 +1,123 @@
-//! The simulator's HTTP side: the accept loop, the hyper service, routing,
-//! and reading and validating request bodies.
+//! The simulator's HTTP side: shared state (truth, slots), the accept loop,
+//! the hyper service, and routing each path to the protocol that serves it.
 
-use std::convert::Infallible;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::{Frame, Incoming, SizeHint};
-use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
+use hyper::header::{HeaderName, HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use serde_json::Value;
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, Notify, Semaphore};
+use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
 
-use super::model::{chat_prompt_tokens, count_tokens};
-use super::wire::{self, Api};
-use super::{generate, SimConfig, Truth};
+use super::request::{parse, Endpoint, Parsed, Route};
+use super::wire::llamacpp::{self, SlotView, N_CTX};
+use super::wire::openai::{self, Flavor};
+use super::wire::{self, ollama, tgi, unix_now, Reply, JSON_UTF8, TEXT};
+use super::{generate, Protocol, SimConfig, Truth};
 
 /// The largest request body it reads.
 const MAX_BODY_BYTES: usize = 64 << 20;
+
+/// The most concurrency slots it has.
+const MAX_SLOTS: usize = 65_536;
+
+/// One concurrency slot as `/slots` shows it.
+#[derive(Clone, Copy)]
+struct SlotEntry {
+    busy: bool,
+    task: i64,
+    prompt_tokens: u32,
+}
 
 /// State shared by the server thread and the [`super::Simulator`] handle.
 pub(crate) struct Shared {
     pub(crate) config: SimConfig,
     /// The concurrency slots; tokio's semaphore is fair, so waiters are FIFO.
     pub(crate) slots: Arc<Semaphore>,
+    /// Which slot serves which request.
+    table: Mutex<Vec<SlotEntry>>,
     /// Unix seconds at start, the `created` of the listed model.
     created: u64,
-    /// Request `n` is at index `n - 1`.
+    started: Instant,
+    started_wall: SystemTime,
+    /// Generation requests seen.
+    seen: AtomicU64,
+    /// Request `n` is at index `n - 1` (when recording).
     truth: Mutex<Vec<Truth>>,
+}
+
+/// A concurrency slot held by one request; freed when dropped.
+pub(crate) struct Slot {
+    shared: Arc<Shared>,
+    pub(crate) id: usize,
+    _permit: Option<OwnedSemaphorePermit>,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut table = self
+            .shared
+            .table
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(entry) = table.get_mut(self.id) {
+            entry.busy = false;
+        }
+    }
 }
 
 impl Shared {
     pub(crate) fn new(config: SimConfig) -> Shared {
-        let slots = config.max_concurrency.clamp(1, Semaphore::MAX_PERMITS);
+        let slots = config.max_concurrency.clamp(1, MAX_SLOTS);
+        let idle = SlotEntry {
+            busy: false,
+            task: -1,
+            prompt_tokens: 0,
+        };
         Shared {
             config,
             slots: Arc::new(Semaphore::new(slots)),
+            table: Mutex::new(vec![idle; slots]),
             created: unix_now(),
+            started: Instant::now(),
+            started_wall: SystemTime::now(),
+            seen: AtomicU64::new(0),
             truth: Mutex::new(Vec::new()),
         }
     }
 
+    /// Whether it is still pretending to load its model.
+    pub(crate) fn loading(&self) -> bool {
+        self.started.elapsed() < self.config.loading
+    }
+
     /// Record a new generation request; `make` gets its 1-based index.
     pub(crate) fn register(&self, make: impl FnOnce(u64) -> Truth) -> u64 {
+        if !self.config.record_truth {
+            let index = self.seen.fetch_add(1, Ordering::Relaxed) + 1;
+            let _ = make(index);
+            return index;
+        }
         let mut truth = self.truth.lock().unwrap_or_else(PoisonError::into_inner);
-        let index = truth.len() as u64 + 1;
+        let index = self.seen.fetch_add(1, Ordering::Relaxed) + 1;
         truth.push(make(index));
         index
     }
 
     /// Change the truth of request `index`.
     pub(crate) fn update(&self, index: u64, change: impl FnOnce(&mut Truth)) {
+        if !self.config.record_truth {
+            return;
+        }
         let mut truth = self.truth.lock().unwrap_or_else(PoisonError::into_inner);
         let slot = index
             .checked_sub(1)
@@ -76,18 +136,46 @@ impl Shared {
     }
 
     pub(crate) fn requests_seen(&self) -> u64 {
-        self.truth
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len() as u64
+        self.seen.load(Ordering::Relaxed)
     }
-}
 
-/// Seconds since the Unix epoch, for `created` fields.
-pub(crate) fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    /// Take the lowest free slot for request `task`, holding `permit`.
+    pub(crate) fn occupy(
+        self: &Arc<Self>,
+        permit: Option<OwnedSemaphorePermit>,
+        task: u64,
+        prompt_tokens: u32,
+    ) -> Slot {
+        let mut table = self.table.lock().unwrap_or_else(PoisonError::into_inner);
+        // There are as many entries as permits, so one is free.
+        let id = table.iter().position(|e| !e.busy).unwrap_or(0);
+        if let Some(entry) = table.get_mut(id) {
+            *entry = SlotEntry {
+                busy: true,
+                task: i64::try_from(task).unwrap_or(i64::MAX),
+                prompt_tokens,
+            };
+        }
+        Slot {
+            shared: Arc::clone(self),
+            id,
+            _permit: permit,
+        }
+    }
+
+    fn slot_views(&self) -> Vec<SlotView> {
+        let table = self.table.lock().unwrap_or_else(PoisonError::into_inner);
+        table
+            .iter()
+            .enumerate()
+            .map(|(id, e)| SlotView {
+                id,
+                busy: e.busy,
+                task: e.task,
+                prompt_tokens: e.prompt_tokens,
+            })
+            .collect()
+    }
 }
 
 /// The error a response body yields to make hyper abort the connection.
@@ -102,6 +190,19 @@ impl std::fmt::Display for Cut {
 
 impl std::error::Error for Cut {}
 
+/// The error the service returns to make hyper close the connection without
+/// answering ([`super::Fault::Drop`]).
+#[derive(Debug)]
+pub(crate) struct Dropped;
+
+impl std::fmt::Display for Dropped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("simulated connection drop")
+    }
+}
+
+impl std::error::Error for Dropped {}
+
 /// What a body channel carries: one write each, or the order to abort.
 pub(crate) type Piece = Result<Bytes, Cut>;
 
@@ -114,12 +215,6 @@ pub(crate) enum SimBody {
         /// A cut was received and answered with `Pending` once.
         cutting: bool,
     },
-}
-
-impl SimBody {
-    pub(crate) fn channel(rx: mpsc::Receiver<Piece>) -> SimBody {
-        SimBody::Channel { rx, cutting: false }
-    }
 }
 
 impl hyper::body::Body for SimBody {
@@ -161,31 +256,50 @@ impl hyper::body::Body for SimBody {
     }
 }
 
-/// A response with a complete JSON body.
-pub(crate) fn json_response(status: StatusCode, body: Bytes) -> Response<SimBody> {
-    let mut response = Response::new(SimBody::Full(Some(body)));
-    *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    response
+/// Set the headers of `response`: its content type (none when empty) and
+/// `extra`. A header hyper refuses is left out.
+fn set_headers<B>(
+    response: &mut Response<B>,
+    content_type: &str,
+    extra: &[(&'static str, String)],
+) {
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(content_type) {
+        if !content_type.is_empty() {
+            headers.insert(CONTENT_TYPE, value);
+        }
+    }
+    for (name, value) in extra {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            headers.insert(name, value);
+        }
+    }
 }
 
-/// An OpenAI-style error response. A status hyper cannot send becomes 500.
-pub(crate) fn error_response(status: u16, message: &str) -> Response<SimBody> {
-    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    json_response(status, wire::error_body(status.as_u16(), message))
+/// A complete response. A status hyper cannot send becomes 500.
+pub(crate) fn reply_response(reply: Reply) -> Response<SimBody> {
+    let mut response = Response::new(SimBody::Full(Some(reply.body)));
+    *response.status_mut() =
+        StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    set_headers(&mut response, reply.content_type, &reply.headers);
+    response
 }
 
 /// A 200 response whose body comes piece by piece from `rx`.
-pub(crate) fn channel_response(sse: bool, rx: mpsc::Receiver<Piece>) -> Response<SimBody> {
-    let mut response = Response::new(SimBody::channel(rx));
-    let headers = response.headers_mut();
-    if sse {
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    } else {
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+pub(crate) fn channel_response(
+    content_type: &str,
+    headers: &[(&'static str, String)],
+    rx: mpsc::Receiver<Piece>,
+) -> Response<SimBody> {
+    let mut response = Response::new(SimBody::Channel { rx, cutting: false });
+    set_headers(&mut response, content_type, headers);
+    if content_type == wire::SSE {
+        response
+            .headers_mut()
+            .insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     }
     response
 }
@@ -212,35 +326,140 @@ pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>, stop: Arc<
         // Each chunk must leave at once, not wait for the next one.
         let _ = stream.set_nodelay(true);
         let shared = Arc::clone(&shared);
-        let service = service_fn(move |request| {
-            let shared = Arc::clone(&shared);
-            async move { Ok::<_, Infallible>(route(shared, request).await) }
-        });
+        let service = service_fn(move |request| route(Arc::clone(&shared), request));
         let connection = http.serve_connection(TokioIo::new(stream), service);
         tokio::spawn(async move {
-            // A failed connection (client gone, cut by a fault) is nothing
-            // to report: the client sees it.
+            // A failed connection (client gone, cut or dropped by a fault) is
+            // nothing to report: the client sees it.
             let _ = connection.await;
         });
     }
 }
 
-async fn route(shared: Arc<Shared>, request: Request<Incoming>) -> Response<SimBody> {
-    let api = match (request.method(), request.uri().path()) {
-        (&Method::GET, "/health") => {
-            return json_response(StatusCode::OK, wire::health_body());
+/// What a POST path leads to.
+enum Target {
+    Generate(Route),
+    Tokenize,
+}
+
+/// The protocol whose route `POST path` is, under this config.
+fn post_target(config: &SimConfig, path: &str) -> Option<Target> {
+    let route = |protocol, endpoint, path| {
+        Target::Generate(Route {
+            protocol,
+            endpoint,
+            path,
+        })
+    };
+    let (needs, endpoint, path) = match path {
+        "/v1/chat/completions" => {
+            return Some(route(
+                config.shared_owner()?,
+                Endpoint::V1Chat,
+                "/v1/chat/completions",
+            ))
         }
-        (&Method::GET, "/v1/models") => {
-            return json_response(
-                StatusCode::OK,
-                wire::models_body(&shared.config.model, shared.created),
-            );
+        "/v1/completions" => {
+            return Some(route(
+                config.shared_owner()?,
+                Endpoint::V1Completions,
+                "/v1/completions",
+            ))
         }
-        (&Method::POST, "/v1/chat/completions") => Api::Chat,
-        (&Method::POST, "/v1/completions") => Api::Completions,
-        (method, path) => {
-            return error_response(404, &format!("no route for {method} {path}"));
+        "/api/chat" => (Protocol::Ollama, Endpoint::OllamaChat, "/api/chat"),
+        "/api/generate" => (Protocol::Ollama, Endpoint::OllamaGenerate, "/api/generate"),
+        "/generate" => (Protocol::Tgi, Endpoint::TgiGenerate, "/generate"),
+        "/generate_stream" => (
+            Protocol::Tgi,
+            Endpoint::TgiGenerateStream,
+            "/generate_stream",
+        ),
+        "/completion" => (Protocol::LlamaCpp, Endpoint::LlamaCompletion, "/completion"),
+        "/completions" => (
+            Protocol::LlamaCpp,
+            Endpoint::LlamaCompletion,
+            "/completions",
+        ),
+        "/tokenize" if config.serves(Protocol::LlamaCpp) => return Some(Target::Tokenize),
+        _ => return None,
+    };
+    config.serves(needs).then(|| route(needs, endpoint, path))
+}
+
+/// The answer to `GET path`, if some served protocol has that route.
+fn probe(shared: &Shared, path: &str) -> Option<Reply> {
+    let config = &shared.config;
+    let model = config.model.as_str();
+    let loading = shared.loading();
+    let owner = config.shared_owner();
+    let llama = config.serves(Protocol::LlamaCpp);
+    let ollama = config.serves(Protocol::Ollama);
+    let reply = match path {
+        "/health" => match owner? {
+            owner if loading => wire::loading(owner, true),
+            Protocol::Tgi => Reply::new(200, "", Bytes::new()),
+            Protocol::LlamaCpp => Reply::new(200, JSON_UTF8, openai::health_body()),
+            _ => Reply::json(200, openai::health_body()),
+        },
+        "/v1/models" => match owner? {
+            Protocol::LlamaCpp if loading => wire::loading(Protocol::LlamaCpp, false),
+            owner => {
+                let flavor = match owner {
+                    Protocol::LlamaCpp => Flavor::LlamaCpp,
+                    _ => Flavor::OpenAi,
+                };
+                Reply::json(
+                    200,
+                    openai::models_body(model, shared.created, flavor, N_CTX),
+                )
+            }
+        },
+        "/props" | "/slots" if llama && loading => wire::loading(Protocol::LlamaCpp, false),
+        "/props" if llama => Reply::new(
+            200,
+            JSON_UTF8,
+            llamacpp::props_body(model, shared.slot_views().len()),
+        ),
+        "/slots" if llama => Reply::new(200, JSON_UTF8, llamacpp::slots_body(&shared.slot_views())),
+        "/info" if config.serves(Protocol::Tgi) => {
+            Reply::json(200, tgi::info_body(model, config.max_concurrency))
         }
+        "/" if ollama => Reply::new(200, TEXT, "Ollama is running"),
+        "/api/version" if ollama => Reply::new(200, JSON_UTF8, ollama::version_body()),
+        "/api/tags" if ollama => Reply::new(
+            200,
+            JSON_UTF8,
+            ollama::tags_body(model, shared.started_wall),
+        ),
+        "/api/ps" if ollama => Reply::new(200, JSON_UTF8, ollama::ps_body(model, !loading)),
+        _ => return None,
+    };
+    Some(reply)
+}
+
+async fn route(
+    shared: Arc<Shared>,
+    request: Request<Incoming>,
+) -> Result<Response<SimBody>, Dropped> {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let target = match method {
+        Method::GET => {
+            if let Some(reply) = probe(&shared, &path) {
+                return Ok(reply_response(reply));
+            }
+            None
+        }
+        Method::POST => post_target(&shared.config, &path),
+        _ => None,
+    };
+    let Some(target) = target else {
+        let reply = wire::not_found(shared.config.primary(), method.as_str(), &path);
+        return Ok(reply_response(reply));
+    };
+    let protocol = match &target {
+        Target::Generate(route) => route.protocol,
+        Target::Tokenize => Protocol::LlamaCpp,
     };
     let body = match Limited::new(request.into_body(), MAX_BODY_BYTES)
         .collect()
@@ -248,248 +467,34 @@ async fn route(shared: Arc<Shared>, request: Request<Incoming>) -> Response<SimB
     {
         Ok(body) => body.to_bytes(),
         Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
-            return error_response(
-                413,
-                &format!("request body is larger than {MAX_BODY_BYTES} bytes"),
-            );
+            let message = format!("request body is larger than {MAX_BODY_BYTES} bytes");
+            return Ok(reply_response(wire::error_reply(protocol, 413, &message)));
         }
-        Err(e) => return error_response(400, &format!("cannot read the request body: {e}")),
+        Err(e) => {
+            let message = format!("cannot read the request body: {e}");
+            return Ok(reply_response(wire::error_reply(protocol, 400, &message)));
+        }
     };
     let received_at = Instant::now();
-    match parse(api, &body) {
-        Ok(request) => generate::respond(shared, request, received_at).await,
-        Err(message) => error_response(400, &message),
-    }
-}
-
-/// A valid generation request, reduced to what the simulator needs.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) struct GenRequest {
-    pub(crate) api: Api,
-    pub(crate) stream: bool,
-    pub(crate) include_usage: bool,
-    pub(crate) prompt_tokens: u32,
-    pub(crate) max_tokens: Option<u32>,
-}
-
-/// Read and check a request body; the error says what is wrong.
-pub(crate) fn parse(api: Api, body: &[u8]) -> Result<GenRequest, String> {
-    let value: Value =
-        serde_json::from_slice(body).map_err(|e| format!("request body is not valid JSON: {e}"))?;
-    let Value::Object(fields) = value else {
-        return Err("request body must be a JSON object".to_owned());
-    };
-    let stream = optional_bool(fields.get("stream"), "stream")?;
-    let include_usage = match fields.get("stream_options") {
-        None | Some(Value::Null) => false,
-        Some(Value::Object(options)) => {
-            optional_bool(options.get("include_usage"), "stream_options.include_usage")?
+    let route = match target {
+        Target::Tokenize if shared.loading() => {
+            return Ok(reply_response(wire::loading(protocol, false)))
         }
-        Some(_) => return Err("'stream_options' must be an object".to_owned()),
+        Target::Tokenize => return Ok(reply_response(llamacpp::tokenize_reply(&body))),
+        Target::Generate(route) => route,
     };
-    let max_tokens = match max_tokens(fields.get("max_completion_tokens"), "max_completion_tokens")?
-    {
-        Some(n) => Some(n),
-        None => max_tokens(fields.get("max_tokens"), "max_tokens")?,
-    };
-    let prompt_tokens = match api {
-        Api::Chat => chat_tokens(fields.get("messages"))?,
-        Api::Completions => prompt_tokens(fields.get("prompt"))?,
-    };
-    Ok(GenRequest {
-        api,
-        stream,
-        include_usage,
-        prompt_tokens,
-        max_tokens,
-    })
-}
-
-fn optional_bool(value: Option<&Value>, name: &str) -> Result<bool, String> {
-    match value {
-        None | Some(Value::Null) => Ok(false),
-        Some(Value::Bool(b)) => Ok(*b),
-        Some(_) => Err(format!("'{name}' must be a boolean")),
-    }
-}
-
-fn max_tokens(value: Option<&Value>, name: &str) -> Result<Option<u32>, String> {
-    match value {
-        None | Some(Value::Null) => Ok(None),
-        Some(v) => match v.as_u64() {
-            Some(0) => Err(format!("'{name}' must be at least 1")),
-            Some(n) => Ok(Some(u32::try_from(n).unwrap_or(u32::MAX))),
-            None => Err(format!("'{name}' must be a positive integer")),
-        },
-    }
-}
-
-fn chat_tokens(messages: Option<&Value>) -> Result<u32, String> {
-    let messages = match messages {
-        None | Some(Value::Null) => return Err("'messages' is required".to_owned()),
-        Some(Value::Array(messages)) if messages.is_empty() => {
-            return Err("'messages' must not be empty".to_owned());
-        }
-        Some(Value::Array(messages)) => messages,
-        Some(_) => return Err("'messages' must be an array".to_owned()),
-    };
-    let mut counts = Vec::with_capacity(messages.len());
-    for (i, message) in messages.iter().enumerate() {
-        let Value::Object(message) = message else {
-            return Err(format!("'messages[{i}]' must be an object"));
-        };
-        let tokens = match message.get("content") {
-            None | Some(Value::Null) => 0,
-            Some(Value::String(text)) => count_tokens(text),
-            Some(Value::Array(parts)) => parts
-                .iter()
-                .filter_map(|part| part.get("text").and_then(Value::as_str))
-                .map(count_tokens)
-                .fold(0u32, u32::saturating_add),
-            Some(_) => {
-                return Err(format!(
-                    "'messages[{i}].content' must be a string or an array of parts"
-                ));
-            }
-        };
-        counts.push(tokens);
-    }
-    Ok(chat_prompt_tokens(counts))
-}
-
-fn prompt_tokens(prompt: Option<&Value>) -> Result<u32, String> {
-    const SHAPE: &str = "'prompt' must be a string, an array of strings or an array of token ids";
-    let to_u32 = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
-    match prompt {
-        None | Some(Value::Null) => Err("'prompt' is required".to_owned()),
-        Some(Value::String(text)) => Ok(count_tokens(text)),
-        Some(Value::Array(items)) => {
-            if items.iter().all(Value::is_string) {
-                Ok(items
-                    .iter()
-                    .filter_map(Value::as_str)
-                    .map(count_tokens)
-                    .fold(0, u32::saturating_add))
-            } else if items.iter().all(Value::is_u64) {
-                Ok(to_u32(items.len()))
-            } else if items.iter().all(|i| {
-                i.as_array()
-                    .is_some_and(|ids| ids.iter().all(Value::is_u64))
-            }) {
-                Ok(items
-                    .iter()
-                    .filter_map(Value::as_array)
-                    .map(|ids| to_u32(ids.len()))
-                    .fold(0, u32::saturating_add))
+    match parse(route, &body) {
+        Ok(Parsed::Generate(request)) => generate::respond(shared, request, received_at).await,
+        Ok(Parsed::Load { model }) => {
+            let model = model.as_deref().unwrap_or(&shared.config.model);
+            let chat = route.endpoint == Endpoint::OllamaChat;
+            let reply = if shared.loading() {
+                wire::loading(protocol, false)
             } else {
-                Err(SHAPE.to_owned())
-            }
+                Reply::new(200, JSON_UTF8, ollama::load_body(model, chat))
+            };
+            Ok(reply_response(reply))
         }
-        Some(_) => Err(SHAPE.to_owned()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn ok(api: Api, body: &str) -> GenRequest {
-        parse(api, body.as_bytes()).expect("valid request")
-    }
-
-    fn err(api: Api, body: &str) -> String {
-        parse(api, body.as_bytes()).expect_err("invalid request")
-    }
-
-    #[test]
-    fn parses_chat_requests() {
-        let r = ok(
-            Api::Chat,
-            r#"{"model":"x","messages":[{"role":"user","content":"Hello world"}],"max_tokens":5,"stream":true,"stream_options":{"include_usage":true}}"#,
-        );
-        assert_eq!(
-            r,
-            GenRequest {
-                api: Api::Chat,
-                stream: true,
-                include_usage: true,
-                prompt_tokens: 2 + 8 + 3,
-                max_tokens: Some(5),
-            }
-        );
-        let r = ok(
-            Api::Chat,
-            r#"{"messages":[{"role":"user","content":[{"type":"text","text":"a b c"}]},{"role":"assistant","content":null}],"max_tokens":9,"max_completion_tokens":4}"#,
-        );
-        assert_eq!(r.prompt_tokens, 3 + 16 + 3);
-        assert_eq!(r.max_tokens, Some(4));
-        assert!(!r.stream);
-    }
-
-    #[test]
-    fn parses_completion_prompts() {
-        assert_eq!(
-            ok(Api::Completions, r#"{"prompt":"Once upon a time"}"#).prompt_tokens,
-            4
-        );
-        assert_eq!(
-            ok(Api::Completions, r#"{"prompt":["a b","c"]}"#).prompt_tokens,
-            3
-        );
-        assert_eq!(
-            ok(Api::Completions, r#"{"prompt":[1,2,3,4,5]}"#).prompt_tokens,
-            5
-        );
-        assert_eq!(
-            ok(Api::Completions, r#"{"prompt":[[1,2],[3]]}"#).prompt_tokens,
-            3
-        );
-        assert_eq!(ok(Api::Completions, r#"{"prompt":"x"}"#).max_tokens, None);
-    }
-
-    #[test]
-    fn says_what_is_wrong() {
-        assert!(err(Api::Chat, "{not json").starts_with("request body is not valid JSON"));
-        assert_eq!(err(Api::Chat, "[1]"), "request body must be a JSON object");
-        assert_eq!(
-            err(Api::Chat, r#"{"model":"x","max_tokens":5}"#),
-            "'messages' is required"
-        );
-        assert_eq!(
-            err(Api::Chat, r#"{"messages":[]}"#),
-            "'messages' must not be empty"
-        );
-        assert_eq!(
-            err(Api::Chat, r#"{"messages":"hi"}"#),
-            "'messages' must be an array"
-        );
-        assert_eq!(
-            err(Api::Chat, r#"{"messages":[1]}"#),
-            "'messages[0]' must be an object"
-        );
-        assert_eq!(
-            err(Api::Completions, r#"{"model":"x"}"#),
-            "'prompt' is required"
-        );
-        assert!(err(Api::Completions, r#"{"prompt":{"a":1}}"#).starts_with("'prompt' must be"));
-        assert_eq!(
-            err(Api::Completions, r#"{"prompt":"x","max_tokens":0}"#),
-            "'max_tokens' must be at least 1"
-        );
-        assert_eq!(
-            err(Api::Completions, r#"{"prompt":"x","max_tokens":-3}"#),
-            "'max_tokens' must be a positive integer"
-        );
-        assert_eq!(
-            err(Api::Completions, r#"{"prompt":"x","stream":"yes"}"#),
-            "'stream' must be a boolean"
-        );
-        assert_eq!(
-            err(
-                Api::Completions,
-                r#"{"prompt":"x","stream_options":{"include_usage":1}}"#
-            ),
-            "'stream_options.include_usage' must be a boolean"
-        );
+        Err(reject) => Ok(reply_response(wire::rejected(protocol, &reject))),
     }
 }
