@@ -176,6 +176,23 @@ pub(crate) async fn execute(setup: TrialSetup) -> Result<(TrialRun, Option<Jsonl
 /// assert_eq!(run.records.len(), 4);
 /// ```
 pub fn run_once(scenario: &str, bench: &crate::Bench, engine: &Engine) -> Result<TrialRun> {
+    run_once_with(
+        scenario,
+        bench,
+        engine,
+        Duration::from_secs(300),
+        Timeouts::default(),
+    )
+}
+
+/// [`run_once`] with a whole-request timeout and per-stage timeouts.
+pub fn run_once_with(
+    scenario: &str,
+    bench: &crate::Bench,
+    engine: &Engine,
+    request_timeout: Duration,
+    timeouts: Timeouts,
+) -> Result<TrialRun> {
     let bench = bench
         .validate()
         .map_err(|e| e.context(format!("scenario `{scenario}`")))?;
@@ -188,8 +205,8 @@ pub fn run_once(scenario: &str, bench: &crate::Bench, engine: &Engine) -> Result
         scenario: scenario.to_string(),
         engine: engine.clone(),
         bench,
-        request_timeout: Duration::from_secs(300),
-        timeouts: Timeouts::default(),
+        request_timeout,
+        timeouts,
         keep_records: true,
         jsonl: None,
         stop,
