@@ -2,6 +2,7 @@
 //! each wire protocol has a client in its own file.
 
 mod client;
+pub mod decode;
 pub mod launch;
 pub(crate) mod llamacpp;
 pub(crate) mod ollama;

@@ -342,7 +342,7 @@ pub(crate) async fn read_whole(
 }
 
 /// Fold one SSE event's JSON into the exchange.
-fn apply_event(
+pub(crate) fn apply_event(
     data: &str,
     now: Instant,
     ex: &mut Exchange,

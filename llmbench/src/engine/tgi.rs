@@ -219,7 +219,7 @@ impl Fold {
             self.tokens = self.tokens.saturating_add(1);
             if token.is_content() {
                 ex.content_at.push(now);
-                ex.text.push_str(&token.text);
+                ex.push_text(&token.text);
             }
         }
         if let Some(details) = ev.details {
@@ -246,7 +246,7 @@ impl Fold {
         for choice in &chunk.choices {
             for part in [&choice.delta, &choice.message].into_iter().flatten() {
                 if let Some(text) = part.content.as_deref().filter(|t| !t.is_empty()) {
-                    ex.text.push_str(text);
+                    ex.push_text(text);
                     content = true;
                 }
                 let calls = part.tool_calls.as_ref();
@@ -298,7 +298,7 @@ impl Fold {
         if shown || !text.is_empty() {
             ex.content_at.push(now);
         }
-        ex.text.push_str(&text);
+        ex.push_text(&text);
         if let Some(details) = ev.details {
             apply_details(&details, ex);
         }
