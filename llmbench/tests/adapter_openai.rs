@@ -497,3 +497,25 @@ fn the_request_sent_is_what_the_engine_expects() {
     assert_eq!(body["stream"], true);
     assert_eq!(body["stream_options"]["include_usage"], true);
 }
+
+#[test]
+fn vllm_tokenize() {
+    let rec = Recorded::new(200, JSON, fixture("vllm/tokenize.json"));
+    let server = Replay::serve([("POST", "/tokenize", rec)]).unwrap();
+    let engine: Engine = format!("openai={},model=m", server.url()).parse().unwrap();
+    let ids = runtime().block_on(async {
+        let (client, _) = connect(&engine).await.unwrap();
+        client.tokenize("Hello").await.unwrap().unwrap()
+    });
+    assert_eq!(ids.len(), 12, "`count` 12");
+    assert_eq!(ids[0], 128_000);
+    assert_eq!(ids[11], 13);
+    // A server without the route has no tokenizer: None, not an error.
+    let bare = Replay::serve(Vec::<(&str, &str, Recorded)>::new()).unwrap();
+    let engine: Engine = format!("openai={},model=m", bare.url()).parse().unwrap();
+    let none = runtime().block_on(async {
+        let (client, _) = connect(&engine).await.unwrap();
+        client.tokenize("Hello").await.unwrap()
+    });
+    assert_eq!(none, None);
+}

@@ -205,6 +205,13 @@ pub trait EngineClient: Send + Sync {
 
     /// The engine's version, if it tells.
     fn version(&self) -> BoxFuture<'_, Result<Option<String>>>;
+
+    /// The token ids of `text` in the served model's tokenizer, from the
+    /// engine's own tokenize endpoint; `Ok(None)` when the engine has none.
+    fn tokenize<'a>(&'a self, text: &'a str) -> BoxFuture<'a, Result<Option<Vec<u32>>>> {
+        let _ = text;
+        Box::pin(async { Ok(None) })
+    }
 }
 
 /// Whether the server behind `config` is llama.cpp's (its `Server` header

@@ -502,6 +502,10 @@ impl EngineClient for LlamaCppClient {
         Box::pin(self.check_health())
     }
 
+    fn tokenize<'a>(&'a self, text: &'a str) -> BoxFuture<'a, Result<Option<Vec<u32>>>> {
+        Box::pin(async move { LlamaCppClient::tokenize(self, text).await.map(Some) })
+    }
+
     fn version(&self) -> BoxFuture<'_, Result<Option<String>>> {
         Box::pin(async move { Ok(self.props().await?.build_info) })
     }

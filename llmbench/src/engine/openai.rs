@@ -466,6 +466,42 @@ impl EngineClient for OpenAiClient {
         })
     }
 
+    fn tokenize<'a>(&'a self, text: &'a str) -> BoxFuture<'a, Result<Option<Vec<u32>>>> {
+        Box::pin(async move {
+            // vLLM and SGLang serve `/tokenize`; other servers 404: no tokenizer.
+            let url = format!("{}/tokenize", self.config.base);
+            let body = json!({ "model": self.config.model, "prompt": text });
+            let fail = |what: String| Error::new(ErrorKind::Engine, format!("POST {url}: {what}"));
+            let resp = self
+                .authorize(self.http.post(&url))
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.to_string())
+                .timeout(Duration::from_secs(30))
+                .send()
+                .await
+                .map_err(|e| fail(error_chain(&e)))?;
+            let status = resp.status();
+            if status == reqwest::StatusCode::NOT_FOUND {
+                return Ok(None);
+            }
+            let text = resp.text().await.map_err(|e| fail(error_chain(&e)))?;
+            if !status.is_success() {
+                return Err(fail(format!("answered {status}: {}", error_message(&text))));
+            }
+            let v: Value = serde_json::from_str(&text)
+                .map_err(|e| fail(format!("not JSON ({e}): {}", excerpt(&text))))?;
+            let ids = v
+                .get("tokens")
+                .and_then(Value::as_array)
+                .ok_or_else(|| fail(format!("no `tokens` array in {}", excerpt(&text))))?
+                .iter()
+                .map(|t| t.as_u64().and_then(|n| u32::try_from(n).ok()))
+                .collect::<Option<Vec<u32>>>()
+                .ok_or_else(|| fail(format!("a token id is not a number in {}", excerpt(&text))))?;
+            Ok(Some(ids))
+        })
+    }
+
     fn version(&self) -> BoxFuture<'_, Result<Option<String>>> {
         Box::pin(async move {
             // vLLM answers `/version`; others 404, which means "not told".
