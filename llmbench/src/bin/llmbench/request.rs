@@ -67,8 +67,9 @@ fn ms(v: Option<f64>) -> String {
 /// The figures line printed after the answer.
 fn figures(r: &RequestRecord) -> String {
     let tokens = match (r.output_tokens, r.output_tokens_estimated) {
+        (Some(1), false) => "1 token (engine)".into(),
         (Some(n), false) => format!("{n} tokens (engine)"),
-        (Some(n), true) => format!("{n} chunks (engine reported no count)"),
+        (Some(n), true) => format!("{n} chunks (the engine reported no count)"),
         (None, _) => "no tokens".into(),
     };
     let mut parts = vec![
