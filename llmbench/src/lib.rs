@@ -38,6 +38,7 @@ mod error;
 pub mod harness;
 mod load;
 pub mod measure;
+pub mod monitor;
 mod report;
 pub mod sim;
 mod slo;
