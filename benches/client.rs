@@ -1,0 +1,147 @@
+//! How much load the client takes before it, not the engine, is the limit,
+//! and how true its timestamps stay under load. Runs against the built-in
+//! simulator in this process (on its own thread and runtime):
+//!
+//! - throughput: the simulator answers at once (no delays); requests/s and
+//!   streamed tokens/s the client takes in;
+//! - accuracy: 1,024 concurrent streams (TTFT 100 ms, ITL 20 ms); how late
+//!   the client saw each first token and each gap compared with the
+//!   simulator's own record of when it wrote them;
+//! - memory: the process's peak RSS after the 1,024-stream run.
+//!
+//! `cargo bench --bench client` measures; `cargo test --benches` runs a tiny
+//! version of each case. Both client and simulator share this machine's
+//! cores, so the figures are a floor for the client alone.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use llmbench::engine::Timeouts;
+use llmbench::harness::run_once_with;
+use llmbench::prelude::*;
+use llmbench::sim::{Itl, SimConfig, Simulator, Truth};
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() - 1) as f64 * p / 100.0).round() as usize;
+    sorted[i]
+}
+
+fn run(name: &str, sim: &Simulator, bench: &Bench) -> llmbench::harness::TrialRun {
+    let engine = Engine::openai(sim.url(), sim.model());
+    match run_once_with(
+        name,
+        bench,
+        &engine,
+        Duration::from_secs(120),
+        Timeouts::default(),
+    ) {
+        Ok(run) => run,
+        Err(e) => {
+            eprintln!("client bench: {name}: {}", e.chain());
+            std::process::exit(1);
+        }
+    }
+}
+
+fn start(config: SimConfig) -> Simulator {
+    Simulator::start(config).unwrap_or_else(|e| {
+        eprintln!("client bench: starting the simulator: {}", e.chain());
+        std::process::exit(1);
+    })
+}
+
+fn throughput(scale: u32, max_tokens: u32) {
+    let sim = start(
+        SimConfig::new()
+            .ttft_base(Duration::ZERO)
+            .per_prompt_token(Duration::ZERO)
+            .itl(Itl::Constant(Duration::ZERO))
+            .max_concurrency(1024)
+            .record_truth(false),
+    );
+    let bench = Bench::new()
+        .workload(Workload::prompts(["Count to four."]).max_tokens(max_tokens))
+        .load(Load::users(64).requests(u64::from(scale) * 2_000));
+    let run = run("throughput", &sim, &bench);
+    let s = &run.summary;
+    println!(
+        "throughput ({max_tokens}-token answers, 64 users): {:>9.0} requests/s {:>10.0} output tokens/s  ({} requests, {} failed)",
+        s.request_throughput, s.output_token_throughput, s.requests, s.failures
+    );
+}
+
+fn accuracy(streams: u32) {
+    let sim = start(
+        SimConfig::new()
+            .ttft_base(Duration::from_millis(100))
+            .per_prompt_token(Duration::ZERO)
+            .itl(Itl::Constant(Duration::from_millis(20)))
+            .max_concurrency(streams as usize + 1),
+    );
+    let bench = Bench::new()
+        .workload(Workload::prompts(["Tell me a story."]).max_tokens(50))
+        .load(Load::users(streams).requests(u64::from(streams)));
+    let run = run("accuracy", &sim, &bench);
+    let truth: HashMap<String, Truth> =
+        sim.truth().into_iter().map(|t| (t.id.clone(), t)).collect();
+    let (mut ttft_late, mut gap_err) = (Vec::new(), Vec::new());
+    for r in &run.records {
+        let Some(t) = r.response_id.as_ref().and_then(|id| truth.get(id)) else {
+            continue;
+        };
+        let seen = r.content_arrivals(run.t0);
+        if let (Some(&first_seen), Some(&first_written)) =
+            (seen.first(), t.token_written_at.first())
+        {
+            ttft_late.push(
+                first_seen
+                    .saturating_duration_since(first_written)
+                    .as_secs_f64()
+                    * 1e3,
+            );
+        }
+        for k in 1..seen.len().min(t.token_written_at.len()) {
+            let client = (seen[k] - seen[k - 1]).as_secs_f64() * 1e3;
+            let server = (t.token_written_at[k] - t.token_written_at[k - 1]).as_secs_f64() * 1e3;
+            gap_err.push((client - server).abs());
+        }
+    }
+    ttft_late.sort_by(f64::total_cmp);
+    gap_err.sort_by(f64::total_cmp);
+    println!(
+        "accuracy ({streams} streams, TTFT 100 ms, ITL 20 ms): {}/{} ok; first token seen late by p50 {:.3} ms, p99 {:.3} ms; per-gap error p50 {:.3} ms, p99 {:.3} ms",
+        run.summary.successes,
+        run.summary.requests,
+        percentile(&ttft_late, 50.0),
+        percentile(&ttft_late, 99.0),
+        percentile(&gap_err, 50.0),
+        percentile(&gap_err, 99.0),
+    );
+}
+
+fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+fn main() {
+    let measure = std::env::args().any(|a| a == "--bench");
+    if measure {
+        throughput(10, 4);
+        throughput(1, 256);
+        accuracy(1024);
+        match peak_rss_mb() {
+            Some(mb) => println!("peak RSS of this process (client and simulator): {mb:.0} MB"),
+            None => println!("peak RSS: not available on this OS"),
+        }
+    } else {
+        throughput(1, 4);
+        accuracy(8);
+        println!("test client ... ok");
+    }
+}
