@@ -1,10 +1,15 @@
 //! A real llama-server end to end. `scripts/llama-server` builds it (CPU
 //! only, cached outside the clone; the first run takes minutes) and fetches
-//! SmolLM2-135M; each test launches it through `engine::launch` and runs a
-//! few short requests through the harness, then checks the client's figures
-//! against the server's own: every request succeeds, output token counts come
-//! from the engine and match what streamed, the client's TTFT is at least the
-//! server's prompt time, and `/metrics` counted the same tokens.
+//! SmolLM2-135M. One test has the harness launch it from an engines file
+//! (`[engine.launch]`), as a user's `cargo bench` would, over the native
+//! `/completion` route and `/v1/chat/completions`; another launches it through
+//! `engine::launch` and runs the library's `run_once`. Both check the client's
+//! figures against the server's own: every request succeeds, output token
+//! counts come from the engine and match what streamed, the client's TTFT is
+//! at least the server's prompt time; the first also that the server timings
+//! reach `summary.json`, the engine's logs the run directory, and that no
+//! llama-server outlives the run; the second that `/metrics` counted the same
+//! tokens.
 //!
 //! A failed build fails these tests: they never skip.
 
@@ -17,11 +22,17 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use llmbench::engine::launch::{LaunchSpec, Launched};
-use llmbench::harness::{run_once, TrialRun};
+use llmbench::harness::run_once;
+use llmbench::measure::RequestRecord;
 use llmbench::prelude::*;
+use serde_json::Value;
 
 const MAX_TOKENS: u32 = 16;
 const REQUESTS: u64 = 4;
+/// The fixture bench binary, and its `ok_chat` scenario's shape.
+const FIXTURE: &str = env!("CARGO_BIN_EXE_harness-fixture");
+const OK_CHAT_MAX_TOKENS: u32 = 8;
+const OK_CHAT_REQUESTS: u64 = 6;
 
 /// The binary and the model, from `scripts/llama-server` (which builds them
 /// on the first run and prints where they are).
@@ -134,12 +145,39 @@ fn tokens_predicted_total(url: &str) -> f64 {
         .unwrap()
 }
 
-/// What every request of a run against llama-server must show. `length` is
-/// the finish reason the route uses when the budget ran out.
-fn check_records(run: &TrialRun, model: &str, length: &str) {
-    assert_eq!(run.model, model, "the model id is the bare file name");
-    assert_eq!(run.records.len() as u64, REQUESTS, "{:?}", run.first_errors);
-    for r in &run.records {
+/// How a route streams llama-server's tokens.
+#[derive(Clone, Copy)]
+struct Route {
+    /// The finish reason when the budget ran out.
+    length: &'static str,
+    /// One event per token, also for a token without whole text (native
+    /// `/completion`). The `/v1` routes hold back the bytes of a character
+    /// split over several tokens (an emoji is two to four) and send it as
+    /// one delta, so they may send fewer chunks than tokens.
+    event_per_token: bool,
+}
+
+const NATIVE: Route = Route {
+    length: "limit",
+    event_per_token: true,
+};
+const V1: Route = Route {
+    length: "length",
+    event_per_token: false,
+};
+
+/// What every request of a run against llama-server must show: `requests`
+/// records, each asking for `max_tokens`, streamed the way `route` streams.
+fn check_records(
+    records: &[RequestRecord],
+    model: &str,
+    route: Route,
+    max_tokens: u32,
+    requests: u64,
+) {
+    assert_eq!(records.len() as u64, requests, "{records:?}");
+    for r in records {
+        assert_eq!(r.model, model, "the model id is the bare file name");
         let id = r.request_id;
         eprintln!(
             "request {id}: ttft {:.1} ms, server prompt {:?} ms ({:?} tokens, {:?} cached), \
@@ -161,7 +199,7 @@ fn check_records(run: &TrialRun, model: &str, length: &str) {
         );
         let output = r.output_tokens.unwrap();
         assert!(
-            (1..=MAX_TOKENS).contains(&output),
+            (1..=max_tokens).contains(&output),
             "request {id}: {output} tokens"
         );
         assert!(
@@ -172,8 +210,16 @@ fn check_records(run: &TrialRun, model: &str, length: &str) {
         // chunk per token; a stop on end-of-generation may count a token that
         // carries no text.
         let chunks = r.content_chunks;
-        if r.finish_reason.as_deref() == Some(length) {
-            assert_eq!(output, MAX_TOKENS, "request {id}: the budget was used up");
+        let budget_used = r.finish_reason.as_deref() == Some(route.length);
+        if budget_used {
+            assert_eq!(output, max_tokens, "request {id}: the budget was used up");
+        }
+        if !route.event_per_token {
+            assert!(
+                (1..=output).contains(&chunks),
+                "request {id}: predicted_n {output} vs {chunks} chunks"
+            );
+        } else if budget_used {
             assert_eq!(output, chunks, "request {id}: predicted_n vs chunks");
         } else {
             assert!(
@@ -194,27 +240,23 @@ fn check_records(run: &TrialRun, model: &str, length: &str) {
     }
 }
 
-/// Run `bench` against `engine` and check the records and `/metrics`.
-fn run_and_check(url: &str, engine: &Engine, bench: &Bench, model: &str, length: &str) -> TrialRun {
-    let before = tokens_predicted_total(url);
-    let run = run_once("llama_server", bench, engine).unwrap_or_else(|e| panic!("{}", e.chain()));
-    check_records(&run, model, length);
+#[test]
+fn openai_chat_route_agrees_with_the_server_and_its_metrics() {
+    let (engine, url, model) = launch("openai");
+    let spec: Engine = format!("openai={url},model={model}").parse().unwrap();
+    let before = tokens_predicted_total(&url);
+    let run = run_once("llama_server", &bench(prompts()), &spec)
+        .unwrap_or_else(|e| panic!("{}", e.chain()));
+    assert_eq!(run.model, model);
+    check_records(&run.records, &model, V1, MAX_TOKENS, REQUESTS);
     let counted: u32 = run.records.iter().filter_map(|r| r.output_tokens).sum();
-    let after = tokens_predicted_total(url);
+    let after = tokens_predicted_total(&url);
     assert_eq!(
         after - before,
         f64::from(counted),
         "/metrics counted {} generated tokens, the records {counted}",
         after - before
     );
-    run
-}
-
-#[test]
-fn openai_chat_route_agrees_with_the_server() {
-    let (engine, url, model) = launch("openai");
-    let spec: Engine = format!("openai={url},model={model}").parse().unwrap();
-    let run = run_and_check(&url, &spec, &bench(prompts()), &model, "length");
     // llama-server adds its timings to the /v1 stream's last chunk.
     assert!(
         run.records
@@ -225,20 +267,174 @@ fn openai_chat_route_agrees_with_the_server() {
     engine.stop().unwrap();
 }
 
+/// An `[[engine]]` entry the harness launches: llama-server on `port`, the
+/// model by its bare file name from its folder. The binary is named through
+/// `${LLAMA_SERVER}`, which the harness expands from its environment.
+fn launched_entry(head: &str, model: &Path, port: u16) -> String {
+    format!(
+        r#"
+[[engine]]
+{head}
+url = "http://127.0.0.1:{port}"
+[engine.launch]
+command = "${{LLAMA_SERVER}}"
+args = ["-m", "{file}", "--host", "127.0.0.1", "--port", "{port}",
+        "-c", "2048", "--parallel", "2", "-t", "1", "--metrics", "--no-ui"]
+cwd = "{dir}"
+startup_timeout_s = 60
+"#,
+        file = model.file_name().unwrap().to_str().unwrap(),
+        dir = model.parent().unwrap().display(),
+    )
+}
+
+/// Whether process `pid` runs (a zombie does not).
+fn alive(pid: u64) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // `pid (comm) S ...`: the state follows the last `)`.
+        Ok(stat) => {
+            stat.rsplit(')')
+                .next()
+                .and_then(|r| r.trim().chars().next())
+                != Some('Z')
+        }
+        Err(_) => Command::new("kill")
+            .args(["-0", &pid.to_string()])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success()),
+    }
+}
+
 #[test]
-fn native_completion_route_agrees_with_the_server() {
-    let (engine, url, model) = launch("native");
-    // No model named: the adapter asks the server, which names the -m argument.
-    let spec: Engine = format!("llamacpp={url},api=completion").parse().unwrap();
-    let run = run_and_check(&url, &spec, &bench(prompts().completion()), &model, "limit");
-    for r in &run.records {
-        let s = &r.server;
+fn the_harness_launches_llama_server_and_both_routes_agree_with_it() {
+    let (server, model_path) = llama_server_and_model();
+    let model = model_path
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    let work = Path::new(env!("CARGO_TARGET_TMPDIR")).join("llama-server-harness");
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).unwrap();
+    // Native /completion (no model named: the adapter asks the server), and
+    // /v1/chat/completions on a second server.
+    let engines = work.join("engines.toml");
+    let (native_port, chat_port) = (free_port(), free_port());
+    let text = [
+        launched_entry(
+            "kind = \"llamacpp\"\nname = \"llama\"\napi = \"completion\"",
+            &model_path,
+            native_port,
+        ),
+        launched_entry(
+            &format!("kind = \"openai\"\nname = \"llama-v1\"\nmodel = \"{model}\""),
+            &model_path,
+            chat_port,
+        ),
+    ]
+    .concat();
+    std::fs::write(&engines, text).unwrap();
+    let out_dir = work.join("runs");
+    let out = Command::new(FIXTURE)
+        .args(["--bench", "ok_chat", "--engines"])
+        .arg(&engines)
+        .arg("--out")
+        .arg(&out_dir)
+        .env_remove("LLMBENCH_ENGINE")
+        .env_remove("LLMBENCH_ENGINES")
+        .env("LLAMA_SERVER", &server)
+        .output()
+        .unwrap();
+    let t = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("{t}");
+    assert!(out.status.success(), "{t}");
+    let all_ok = format!("[{OK_CHAT_REQUESTS}/{OK_CHAT_REQUESTS} ok");
+    for trial in ["ok_chat/llama ", "ok_chat/llama-v1 "] {
+        let line = t.lines().find(|l| l.contains(trial)).unwrap();
+        assert!(line.contains(&all_ok), "{line}");
+    }
+    let dirs: Vec<_> = std::fs::read_dir(&out_dir).unwrap().collect();
+    assert_eq!(dirs.len(), 1, "one run directory");
+    let dir = dirs.into_iter().next().unwrap().unwrap().path();
+
+    let records: Vec<RequestRecord> = std::fs::read_to_string(dir.join("requests.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let of = |engine: &str| -> Vec<RequestRecord> {
+        records
+            .iter()
+            .filter(|r| r.engine == engine)
+            .cloned()
+            .collect()
+    };
+    check_records(
+        &of("llama"),
+        &model,
+        NATIVE,
+        OK_CHAT_MAX_TOKENS,
+        OK_CHAT_REQUESTS,
+    );
+    check_records(
+        &of("llama-v1"),
+        &model,
+        V1,
+        OK_CHAT_MAX_TOKENS,
+        OK_CHAT_REQUESTS,
+    );
+
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    let trials = summary["trials"].as_array().unwrap();
+    assert_eq!(trials.len(), 2);
+    for trial in trials {
+        let label = trial["engine"].as_str().unwrap();
+        assert_eq!(trial["status"], "ok", "{trial}");
+        let command = trial["engine_command"].as_str().unwrap();
         assert!(
-            s.prompt_eval_duration_ms.is_some()
-                && s.eval_duration_ms.is_some()
-                && s.eval_tps.is_some(),
-            "the native route reports its timings: {s:?}"
+            command.starts_with(&format!("{} -m {model} ", server.display())),
+            "{command}"
+        );
+        // The server's own timings reach the summary, for every request.
+        let coverage = &trial["metric_coverage"];
+        for metric in ["prompt_eval_duration", "eval_duration"] {
+            if label == "llama" || metric == "prompt_eval_duration" {
+                assert_eq!(coverage[metric], 1.0, "{label}: {metric} in {coverage}");
+                assert!(
+                    trial["server"][metric]["p50"].as_f64().unwrap() > 0.0,
+                    "{trial}"
+                );
+            }
+        }
+        // Its logs are in the run directory (llama-server writes to
+        // stderr), and it is gone.
+        let log = |stream: &str| {
+            let path = dir.join(format!("engines/{label}.{stream}.log"));
+            std::fs::read_to_string(&path)
+                .unwrap_or_else(|e| panic!("{label}: {}: {e}", path.display()))
+        };
+        log("stdout");
+        assert!(
+            log("stderr").contains("llama"),
+            "{label}: its stderr log says nothing"
+        );
+        let pid = trial["engine_pid"].as_u64().unwrap();
+        assert!(
+            !alive(pid),
+            "{label}: llama-server (pid {pid}) outlived the run"
         );
     }
-    engine.stop().unwrap();
+    for port in [native_port, chat_port] {
+        assert!(
+            TcpStream::connect(("127.0.0.1", port)).is_err(),
+            "port {port} still answers"
+        );
+    }
 }

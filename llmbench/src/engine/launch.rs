@@ -148,6 +148,26 @@ impl LaunchSpec {
             .unwrap_or_else(|| "engine".to_string())
     }
 
+    /// Fail if something already answers at the health URL: a server left
+    /// running on the engine's port would pass the health check while the
+    /// new engine fails to bind, and be benchmarked in its place.
+    pub async fn check_address_free(&self) -> Result<()> {
+        match health_client()?.get(&self.health_url).send().await {
+            Err(_) => Ok(()),
+            Ok(resp) => Err(Error::new(
+                ErrorKind::Engine,
+                format!(
+                    "engine `{}`: {} already answers (HTTP {}) before `{}` was started; \
+                     another server holds its address: stop it or choose another port",
+                    self.display_name(),
+                    self.health_url,
+                    resp.status(),
+                    self.command_line()
+                ),
+            )),
+        }
+    }
+
     /// The command line as a message shows it, with the value of any
     /// argument that looks like a secret (`--api-key X`) redacted.
     pub fn command_line(&self) -> String {
@@ -214,13 +234,15 @@ pub struct Launched {
 impl Launched {
     /// Start the engine and wait until its health URL answers 200.
     ///
-    /// Fails, with the engine stopped, when the command cannot be run, when
+    /// Fails, with the engine stopped, when something else already answers
+    /// at the health URL, when the command cannot be run, when
     /// it exits first, or when it is not healthy within the start-up timeout;
     /// the message names the command, the URL, the time waited, the last
     /// answer and the last lines of the engine's log.
     pub async fn start(spec: &LaunchSpec) -> Result<Launched> {
+        spec.check_address_free().await?;
         let mut engine = Self::spawn(spec)?;
-        match engine.wait_healthy(spec).await {
+        match engine.wait_ready(spec).await {
             Ok(()) => Ok(engine),
             Err(e) => {
                 engine.shutdown();
@@ -229,7 +251,11 @@ impl Launched {
         }
     }
 
-    fn spawn(spec: &LaunchSpec) -> Result<Launched> {
+    /// Start the engine's process without waiting for it to be ready: the
+    /// first half of [`Launched::start`], for a caller that wants the PID
+    /// at once (to kill the engine if it must quit during the wait). Follow
+    /// it with [`Launched::wait_ready`].
+    pub fn spawn(spec: &LaunchSpec) -> Result<Launched> {
         let name = spec.display_name();
         let command_line = spec.command_line();
         std::fs::create_dir_all(&spec.log_dir).map_err(|e| {
@@ -289,16 +315,13 @@ impl Launched {
         })
     }
 
-    async fn wait_healthy(&mut self, spec: &LaunchSpec) -> Result<()> {
+    /// Wait until `spec`'s health URL answers 200 (the second half of
+    /// [`Launched::start`]). Fails when the engine exits first or the
+    /// start-up timeout passes; the engine is left running then, for the
+    /// caller to stop (dropping it does).
+    pub async fn wait_ready(&mut self, spec: &LaunchSpec) -> Result<()> {
         let started = Instant::now();
-        let http = reqwest::Client::builder()
-            .timeout(HEALTH_REQUEST_TIMEOUT)
-            .no_proxy()
-            .build()
-            .map_err(|e| {
-                Error::new(ErrorKind::Engine, "building the health-check HTTP client")
-                    .with_source(e)
-            })?;
+        let http = health_client()?;
         let mut last = String::from("no answer yet");
         loop {
             if let Some(status) = self.try_wait()? {
@@ -355,6 +378,12 @@ impl Launched {
     /// The name used in log file names and messages.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The command line it was started with, secrets redacted
+    /// ([`LaunchSpec::command_line`]).
+    pub fn command_line(&self) -> &str {
+        &self.command_line
     }
 
     /// The file holding the engine's stdout.
@@ -415,6 +444,16 @@ impl Drop for Launched {
     }
 }
 
+fn health_client() -> Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .timeout(HEALTH_REQUEST_TIMEOUT)
+        .no_proxy()
+        .build()
+        .map_err(|e| {
+            Error::new(ErrorKind::Engine, "building the health-check HTTP client").with_source(e)
+        })
+}
+
 /// SIGTERM, wait up to `grace`, SIGKILL; then reap.
 fn stop_child(child: &mut Child, pid: u32, grace: Duration) -> std::io::Result<ExitStatus> {
     if let Some(status) = child.try_wait()? {
@@ -440,6 +479,13 @@ fn stop_child(child: &mut Child, pid: u32, grace: Duration) -> std::io::Result<E
         Err(e) => return Err(e),
     }
     child.wait()
+}
+
+/// Kill the process group `pgid` at once (SIGKILL), without waiting or
+/// reaping: for a harness that must quit now (a second Ctrl-C). Only for
+/// the PID of a [`Launched`] engine that has not been stopped yet.
+pub(crate) fn kill_group(pgid: u32) {
+    signal_group(pgid, "KILL");
 }
 
 /// Send `signal` to the process group `pgid` with kill(1), which keeps this
@@ -515,177 +561,4 @@ impl std::fmt::Display for ErrorChain<'_> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A fake engine: prints to both streams, answers /health with 503 for
-    /// `ready_after` seconds (never, if negative) and 200 afterwards, and
-    /// ignores SIGTERM when asked to.
-    const FAKE: &str = r#"
-import http.server, signal, sys, time
-port, ready_after, ignore_term = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3] == "1"
-if ignore_term:
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-start = time.monotonic()
-print("fake engine on stdout", flush=True)
-print("fake engine loading model", file=sys.stderr, flush=True)
-class H(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        ready = ready_after >= 0 and time.monotonic() - start >= ready_after
-        body = b'{"status":"ok"}' if ready else b'{"error":{"message":"Loading model"}}'
-        self.send_response(200 if ready else 503)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, *args):
-        pass
-http.server.HTTPServer(("127.0.0.1", port), H).serve_forever()
-"#;
-
-    fn free_port() -> u16 {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
-    }
-
-    fn log_dir(tag: &str) -> PathBuf {
-        std::env::temp_dir().join(format!("llmbench-launch-{tag}-{}", std::process::id()))
-    }
-
-    fn fake(tag: &str, ready_after: f64, ignore_term: bool) -> (LaunchSpec, u16) {
-        let port = free_port();
-        let spec = LaunchSpec::new("python3", format!("http://127.0.0.1:{port}/health"))
-            .args(["-c", FAKE])
-            .arg(port.to_string())
-            .arg(ready_after.to_string())
-            .arg(if ignore_term { "1" } else { "0" })
-            .name("fake")
-            .log_dir(log_dir(tag));
-        (spec, port)
-    }
-
-    fn alive(pid: u32) -> bool {
-        Command::new("kill")
-            .args(["-0", &pid.to_string()])
-            .stderr(Stdio::null())
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false)
-    }
-
-    #[tokio::test]
-    async fn waits_through_503_until_healthy_then_stops() {
-        let (spec, _) = fake("ready", 0.5, false);
-        let started = Instant::now();
-        let engine = Launched::start(&spec).await.unwrap();
-        assert!(
-            started.elapsed() >= Duration::from_millis(450),
-            "ready only after its 503s: {:?}",
-            started.elapsed()
-        );
-        let pid = engine.pid();
-        assert!(alive(pid));
-        let stdout = std::fs::read_to_string(engine.stdout_log()).unwrap();
-        assert!(stdout.contains("fake engine on stdout"), "{stdout}");
-        assert_eq!(engine.stderr_log(), spec.log_dir.join("fake.stderr.log"));
-        let status = engine.stop().unwrap();
-        // SIGTERM ended it: not a success, and not SIGKILL's doing.
-        assert!(!status.success());
-        assert!(!alive(pid), "pid {pid} still runs after stop()");
-    }
-
-    #[tokio::test]
-    async fn timeout_names_command_url_wait_and_log_and_kills_the_engine() {
-        let (spec, port) = fake("timeout", -1.0, false);
-        let spec = spec.startup_timeout(Duration::from_millis(800));
-        let started = Instant::now();
-        let err = Launched::start(&spec).await.unwrap_err();
-        let message = err.to_string();
-        assert!(err.is_engine(), "{message}");
-        assert!(started.elapsed() < Duration::from_secs(5), "{message}");
-        for part in [
-            "engine `fake` (`python3 -c '",
-            &format!("not healthy at {} after ", spec.health_url),
-            "startup timeout 0.8 s",
-            "last answer: HTTP 503 Service Unavailable {\"error\":{\"message\":\"Loading model\"}}",
-            "fake.stderr.log:\n  fake engine loading model",
-        ] {
-            assert!(message.contains(part), "missing `{part}` in:\n{message}");
-        }
-        // The engine was stopped: its port no longer answers.
-        assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
-    }
-
-    #[tokio::test]
-    async fn early_exit_is_an_error_with_the_status_and_log() {
-        let spec = LaunchSpec::new(
-            "python3",
-            format!("http://127.0.0.1:{}/health", free_port()),
-        )
-        .args([
-            "-c",
-            "import sys; print('cannot load model.gguf', file=sys.stderr); sys.exit(3)",
-        ])
-        .log_dir(log_dir("exit"));
-        let message = Launched::start(&spec).await.unwrap_err().to_string();
-        for part in [
-            "engine `python3`",
-            "exited (exit status: 3)",
-            "before http://127.0.0.1:",
-            "last answer: ",
-            "python3.stderr.log:\n  cannot load model.gguf",
-        ] {
-            assert!(message.contains(part), "missing `{part}` in:\n{message}");
-        }
-    }
-
-    #[tokio::test]
-    async fn a_missing_command_is_an_error_naming_it() {
-        let spec = LaunchSpec::new("/nonexistent/llama-server", "http://127.0.0.1:1/health")
-            .arg("--api-key")
-            .arg("sk-secret")
-            .log_dir(log_dir("missing"));
-        let err = Launched::start(&spec).await.unwrap_err();
-        let chain = err.chain();
-        assert!(
-            chain.contains("cannot run `/nonexistent/llama-server --api-key <redacted>`"),
-            "{chain}"
-        );
-        assert!(!chain.contains("sk-secret"), "{chain}");
-        assert!(chain.contains("No such file"), "{chain}");
-    }
-
-    #[tokio::test]
-    async fn drop_stops_it_and_sigkill_follows_an_ignored_sigterm() {
-        let (spec, _) = fake("drop", 0.0, true);
-        let spec = spec.stop_timeout(Duration::from_millis(300));
-        let engine = Launched::start(&spec).await.unwrap();
-        let pid = engine.pid();
-        let started = Instant::now();
-        drop(engine);
-        assert!(!alive(pid), "pid {pid} still runs after drop");
-        assert!(
-            started.elapsed() >= Duration::from_millis(300),
-            "it waited the grace period before SIGKILL"
-        );
-    }
-
-    #[test]
-    fn secrets_in_arguments_are_redacted() {
-        let spec = LaunchSpec::new("srv", "http://h/health").args([
-            "--api-key",
-            "k1",
-            "--token=k2",
-            "-m",
-            "model.gguf",
-            "-p",
-            "it's a\n  test",
-        ]);
-        assert_eq!(
-            spec.command_line(),
-            "srv --api-key <redacted> --token=<redacted> -m model.gguf -p 'it'\\''s a test'"
-        );
-    }
-}
+mod tests;

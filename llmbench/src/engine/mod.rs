@@ -16,6 +16,7 @@ pub use client::{
 
 use crate::error::{Error, Result};
 use crate::workload::Mode;
+use launch::LaunchSpec;
 
 /// The wire protocol an engine speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -106,6 +107,10 @@ pub struct Engine {
     /// The route to use (`api=`): chat, or completion/generate. `None`
     /// follows the workload's mode.
     pub(crate) api: Option<Mode>,
+    /// How the harness starts this engine (`[engine.launch]`); `None`: it
+    /// is already running.
+    #[serde(skip)]
+    pub(crate) launch: Option<Box<LaunchSpec>>,
 }
 
 impl Engine {
@@ -119,6 +124,7 @@ impl Engine {
             name: None,
             api_key_env: None,
             api: None,
+            launch: None,
         }
     }
 
@@ -143,6 +149,35 @@ impl Engine {
     pub fn api_key_env(mut self, var: impl Into<String>) -> Self {
         self.api_key_env = Some(var.into());
         self
+    }
+
+    /// Let the harness start this engine: it runs `spec` when the first
+    /// trial that uses the engine runs, waits until `spec`'s health URL
+    /// answers 200, keeps the engine's stdout and stderr in the run
+    /// directory (`engines/<label>.stdout.log`, `.stderr.log`) and stops it
+    /// when the run ends. The spec's log folder and name are the harness's
+    /// to set.
+    ///
+    /// ```
+    /// use llmbench::prelude::*;
+    /// use llmbench::engine::launch::LaunchSpec;
+    /// let engine = Engine::openai("http://127.0.0.1:18080", "model.gguf")
+    ///     .name("llama")
+    ///     .launch(
+    ///         LaunchSpec::new("llama-server", "http://127.0.0.1:18080/health")
+    ///             .args(["-m", "model.gguf", "--port", "18080"]),
+    ///     );
+    /// assert!(engine.launch_spec().is_some());
+    /// ```
+    #[must_use]
+    pub fn launch(mut self, spec: LaunchSpec) -> Self {
+        self.launch = Some(Box::new(spec));
+        self
+    }
+
+    /// How the harness starts this engine, if it does.
+    pub fn launch_spec(&self) -> Option<&LaunchSpec> {
+        self.launch.as_deref()
     }
 
     /// The label used in trial names (`scenario/label`) and reports.
@@ -209,6 +244,7 @@ impl std::str::FromStr for Engine {
             name: None,
             api_key_env: None,
             api: None,
+            launch: None,
         };
         for part in parts {
             let (key, value) = part

@@ -421,7 +421,10 @@ fn model_info(m: &Value) -> Option<ModelInfo> {
 pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut out = e.to_string();
     // Callers name the URL themselves; reqwest repeats it in its own text.
-    if let Some(url) = e.downcast_ref::<reqwest::Error>().and_then(reqwest::Error::url) {
+    if let Some(url) = e
+        .downcast_ref::<reqwest::Error>()
+        .and_then(reqwest::Error::url)
+    {
         out = out.replace(&format!(" for url ({url})"), "");
     }
     let mut cause = e.source();

@@ -21,7 +21,7 @@ pub struct Args {
     #[command(flatten)]
     pub libtest: libtest_mimic::Arguments,
 
-    /// An engine to benchmark: KIND=URL[,model=NAME][,name=LABEL][,api_key_env=VAR].
+    /// An engine to benchmark: `KIND=URL[,model=NAME][,name=LABEL][,api=ROUTE][,api_key_env=VAR]`.
     /// KIND is openai, ollama, tgi or llamacpp. Repeatable. Replaces the simulator.
     #[arg(
         long = "engine",
@@ -32,7 +32,8 @@ pub struct Args {
     pub engines: Vec<String>,
 
     /// A TOML file of engines (`[[engine]]` tables with kind, url, model, name,
-    /// api_key_env). `LLMBENCH_ENGINES` holds its path.
+    /// api, api_key_env, and `[engine.launch]` to have the harness start the
+    /// engine). `LLMBENCH_ENGINES` holds its path.
     #[arg(long = "engines", value_name = "FILE", env = "LLMBENCH_ENGINES")]
     pub engines_file: Option<PathBuf>,
 

@@ -4,6 +4,7 @@
 
 mod cli;
 mod config;
+mod engines;
 mod registry;
 mod run;
 
@@ -23,7 +24,7 @@ pub use run::{run_once, run_once_with, TrialRun};
 
 use crate::engine::{Engine, Timeouts};
 use crate::error::{Error, Result};
-use crate::measure::Summary;
+use crate::measure::{Aggregate, Summary};
 use crate::report::{self, JsonlWriter, RunDir, RunSummary, TrialStatus, TrialSummary};
 use crate::sim::{SimConfig, Simulator};
 use crate::ValidBench;
@@ -52,7 +53,7 @@ pub fn run_with(mut args: Args) -> ExitCode {
     match prepare(&mut args) {
         Ok((trials, shared)) => {
             let conclusion = libtest_mimic::run(&args.libtest, trials);
-            shared.finish();
+            shared.finish(conclusion.has_failed());
             conclusion.exit_code()
         }
         Err(e) => {
@@ -89,6 +90,10 @@ struct Shared {
     sim: Mutex<Option<Simulator>>,
     run: Mutex<Option<RunState>>,
     stop_tx: watch::Sender<bool>,
+    /// Engines the harness starts (`[engine.launch]`).
+    launcher: engines::Launcher,
+    /// Where launched engines log in smoke mode, which has no run directory.
+    smoke_logs: PathBuf,
 }
 
 struct RunState {
@@ -138,6 +143,8 @@ fn prepare(args: &mut Args) -> Result<(Vec<Trial>, Arc<Shared>)> {
         sim: Mutex::new(None),
         run: Mutex::new(None),
         stop_tx,
+        launcher: engines::Launcher::default(),
+        smoke_logs: std::env::temp_dir().join(format!("llmbench-engines-{}", std::process::id())),
     });
     if !args.libtest.list {
         shared.listen_for_signals();
@@ -205,6 +212,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl Shared {
     fn listen_for_signals(self: &Arc<Self>) {
         let stop = self.stop_tx.clone();
+        let live = self.launcher.live();
         self.runtime.spawn(async move {
             #[cfg(unix)]
             let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
@@ -225,6 +233,8 @@ impl Shared {
                 if *stop.borrow() {
                     eprintln!("\nllmbench: stopping now");
                     // Second signal: the user wants out without waiting.
+                    // exit() runs no destructors: kill the engines first.
+                    engines::kill_live(&live);
                     std::process::exit(130);
                 }
                 eprintln!("\nllmbench: stopping; finished requests are kept (signal again to quit at once)");
@@ -272,35 +282,63 @@ impl Shared {
             bench.workload.max_tokens = bench.workload.max_tokens.min(SMOKE_MAX_TOKENS);
         }
         let started = SystemTime::now();
-        let jsonl = if bench_mode {
-            self.take_jsonl(started).map_err(|e| e.chain())?
+        let (jsonl, log_dir) = if bench_mode {
+            let (jsonl, dir) = self.take_jsonl(started).map_err(|e| e.chain())?;
+            (jsonl, dir.join("engines"))
         } else {
-            None
+            (None, self.smoke_logs.clone())
         };
-        let setup = run::TrialSetup {
-            scenario: scenario.clone(),
-            engine: engine.clone(),
-            bench: bench.clone(),
-            request_timeout: self.request_timeout,
-            timeouts: self.timeouts,
-            keep_records: false,
-            jsonl,
-            stop: self.stop_tx.subscribe(),
+        let stop = self.stop_tx.subscribe();
+        let (engine_pid, result, jsonl) =
+            match self.launcher.ensure(&engine, &log_dir, &self.runtime, stop) {
+                Ok(engine_pid) => {
+                    let setup = run::TrialSetup {
+                        scenario: scenario.clone(),
+                        engine: engine.clone(),
+                        bench: bench.clone(),
+                        request_timeout: self.request_timeout,
+                        timeouts: self.timeouts,
+                        keep_records: false,
+                        jsonl,
+                        stop: self.stop_tx.subscribe(),
+                    };
+                    let (result, jsonl) = self.runtime.block_on(run::execute(setup));
+                    (engine_pid, result.map_err(|e| e.chain()), jsonl)
+                }
+                Err(why) => (None, Err(why), jsonl),
+            };
+        let interrupted = *self.stop_tx.borrow();
+        let (status, mut error) = match &result {
+            Ok(run) => verdict(run),
+            Err(why) if interrupted => (TrialStatus::Interrupted, Some(why.clone())),
+            Err(why) => (TrialStatus::Failed, Some(why.clone())),
         };
-        let (run, jsonl) = self
-            .runtime
-            .block_on(run::execute(setup))
-            .map_err(|e| e.chain())?;
-        let s = &run.summary;
-        let (status, error) = verdict(&run);
+        if engine_pid.is_some() {
+            // A failed trial may have left the engine in a bad state: it is
+            // stopped (the next trial of it starts it afresh); say if it died.
+            let failed = status == TrialStatus::Failed;
+            if let Some(note) = self.launcher.release(engine.label(), failed) {
+                error = error.map(|e| format!("{e}\n{note}"));
+            }
+        }
+        let summary = match &result {
+            Ok(run) => run.summary.clone(),
+            Err(_) => Aggregate::default().summary(),
+        };
         if bench_mode {
+            let model = match &result {
+                Ok(run) => run.model.clone(),
+                Err(_) => engine.model().unwrap_or_default().to_string(),
+            };
             let trial = TrialSummary {
                 scenario,
                 description,
                 engine: engine.label().to_string(),
                 engine_kind: engine.kind().as_str(),
                 engine_url: engine.url().to_string(),
-                model: run.model.clone(),
+                engine_command: engine.launch_spec().map(|s| s.command_line()),
+                engine_pid,
+                model,
                 mode: bench.workload.mode,
                 max_tokens: bench.workload.max_tokens,
                 users: bench.load.users,
@@ -311,12 +349,12 @@ impl Shared {
                 started_at: report::rfc3339(started),
                 status,
                 error: error.clone(),
-                summary: s.clone(),
+                summary: summary.clone(),
             };
             self.record_trial(trial, jsonl).map_err(|e| e.chain())?;
         }
-        if self.inline_figures {
-            print!("{} ", headline(s));
+        if self.inline_figures && result.is_ok() {
+            print!("{} ", headline(&summary));
             let _ = std::io::stdout().flush();
         }
         match error {
@@ -325,7 +363,9 @@ impl Shared {
         }
     }
 
-    fn take_jsonl(&self, now: SystemTime) -> Result<Option<JsonlWriter>> {
+    /// The run's `requests.jsonl` writer (creating the run directory on
+    /// the first call) and the run directory.
+    fn take_jsonl(&self, now: SystemTime) -> Result<(Option<JsonlWriter>, PathBuf)> {
         let mut run = lock(&self.run);
         if run.is_none() {
             let dir = RunDir::create(&self.out_root, now)?;
@@ -337,7 +377,10 @@ impl Shared {
                 trials: Vec::new(),
             });
         }
-        Ok(run.as_mut().and_then(|r| r.jsonl.take()))
+        let run = run
+            .as_mut()
+            .ok_or_else(|| Error::config("the run directory was not created"))?;
+        Ok((run.jsonl.take(), run.dir.path().to_path_buf()))
     }
 
     fn record_trial(&self, trial: TrialSummary, jsonl: Option<JsonlWriter>) -> Result<()> {
@@ -355,7 +398,20 @@ impl Shared {
         })
     }
 
-    fn finish(&self) {
+    /// End the run: stop the engines, then say where the results are.
+    /// `failed`: a trial failed (a smoke run then keeps its engines' logs).
+    fn finish(&self, failed: bool) {
+        self.launcher.stop_all();
+        if self.smoke_logs.is_dir() {
+            if failed {
+                println!(
+                    "llmbench: launched engines' logs in {}",
+                    self.smoke_logs.display()
+                );
+            } else {
+                let _ = std::fs::remove_dir_all(&self.smoke_logs);
+            }
+        }
         lock(&self.sim).take();
         if let Some(run) = lock(&self.run).as_ref() {
             let path = run.dir.path();

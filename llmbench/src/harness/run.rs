@@ -94,10 +94,11 @@ fn spawn_writer(
         .map_err(|e| Error::io("starting the record writer thread", e))
 }
 
-/// Run one trial to its end. Returns the run and the `requests.jsonl` writer
-/// (for the next trial). Fails only when the trial could not start or its
-/// records could not be written; failed requests are data in the run.
-pub(crate) async fn execute(setup: TrialSetup) -> Result<(TrialRun, Option<JsonlWriter>)> {
+/// Run one trial to its end. Returns the run, or why the trial could not
+/// start or its records could not be written (failed requests are data in
+/// the run), and in either case the `requests.jsonl` writer for the next
+/// trial.
+pub(crate) async fn execute(setup: TrialSetup) -> (Result<TrialRun>, Option<JsonlWriter>) {
     let TrialSetup {
         scenario,
         engine,
@@ -108,12 +109,16 @@ pub(crate) async fn execute(setup: TrialSetup) -> Result<(TrialRun, Option<Jsonl
         jsonl,
         stop: mut outer_stop,
     } = setup;
-    let (client, model) = engine::connect_with(&engine, timeouts).await.map_err(|e| {
-        e.context(format!(
-            "scenario `{scenario}`, engine `{}`",
-            engine.label()
-        ))
-    })?;
+    let (client, model) = match engine::connect_with(&engine, timeouts).await {
+        Ok(connected) => connected,
+        Err(e) => {
+            let e = e.context(format!(
+                "scenario `{scenario}`, engine `{}`",
+                engine.label()
+            ));
+            return (Err(e), jsonl);
+        }
+    };
     let (stop_tx, stop_rx) = watch::channel(false);
     // Forward an outer stop (signals) into this trial's stop.
     let forward = {
@@ -125,7 +130,10 @@ pub(crate) async fn execute(setup: TrialSetup) -> Result<(TrialRun, Option<Jsonl
         })
     };
     let (tx, rx) = mpsc::channel();
-    let writer = spawn_writer(rx, jsonl, keep_records, stop_tx.clone())?;
+    let writer = match spawn_writer(rx, jsonl, keep_records, stop_tx.clone()) {
+        Ok(writer) => writer,
+        Err(e) => return (Err(e), None),
+    };
     let plan = Arc::new(Plan {
         scenario: scenario.clone(),
         engine: engine.label().to_string(),
@@ -139,17 +147,21 @@ pub(crate) async fn execute(setup: TrialSetup) -> Result<(TrialRun, Option<Jsonl
     executor::run_closed_loop(plan, client, t0, tx, stop_rx.clone()).await;
     forward.abort();
     let stopped = *stop_rx.borrow();
-    let outcome = tokio::task::spawn_blocking(move || writer.join())
+    let joined = tokio::task::spawn_blocking(move || writer.join())
         .await
         .ok()
-        .and_then(|joined| joined.ok())
-        .ok_or_else(|| Error::new(ErrorKind::Io, "the record writer thread died"))?;
+        .and_then(|joined| joined.ok());
+    let Some(outcome) = joined else {
+        let e = Error::new(ErrorKind::Io, "the record writer thread died");
+        return (Err(e), None);
+    };
     if let Some(e) = outcome.write_error {
-        return Err(e.context(format!(
+        let e = e.context(format!(
             "scenario `{scenario}`, engine `{}`: stopped after {} requests",
             engine.label(),
             outcome.aggregate.requests()
-        )));
+        ));
+        return (Err(e), outcome.jsonl);
     }
     let run = TrialRun {
         t0,
@@ -159,7 +171,7 @@ pub(crate) async fn execute(setup: TrialSetup) -> Result<(TrialRun, Option<Jsonl
         first_errors: outcome.first_errors,
         stopped,
     };
-    Ok((run, outcome.jsonl))
+    (Ok(run), outcome.jsonl)
 }
 
 /// Run `bench` once against `engine` and return every record, writing no
@@ -211,5 +223,5 @@ pub fn run_once_with(
         jsonl: None,
         stop,
     };
-    runtime.block_on(execute(setup)).map(|(run, _)| run)
+    runtime.block_on(execute(setup)).0
 }

@@ -158,6 +158,14 @@ pub(crate) struct TrialSummary {
     pub engine: String,
     pub engine_kind: &'static str,
     pub engine_url: String,
+    /// The command line the harness started the engine with (secrets
+    /// redacted); absent for an engine it did not start.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub engine_command: Option<String>,
+    /// The started engine's process id; absent for an engine the harness
+    /// did not start or could not start.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub engine_pid: Option<u32>,
     pub model: String,
     pub mode: crate::workload::Mode,
     pub max_tokens: u32,

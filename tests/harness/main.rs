@@ -1,6 +1,7 @@
 //! The harness end to end, driven as `cargo bench` drives a bench binary:
 //! filters, listing, smoke mode, run directories, failing scenarios, engine
-//! errors and Ctrl-C. The engines are simulators started here.
+//! errors and Ctrl-C. The engines are simulators started here, or (in
+//! `launch.rs`) started by the harness itself from an `[engine.launch]` table.
 
 #![allow(clippy::unwrap_used)] // a test helper that fails should panic
 
@@ -13,6 +14,8 @@ use llmbench::sim::{Fault, SimConfig, Simulator};
 use serde_json::Value;
 
 const FIXTURE: &str = env!("CARGO_BIN_EXE_harness-fixture");
+/// The simulator as a process of its own, for engines files to launch.
+const SIM_ENGINE: &str = env!("CARGO_BIN_EXE_sim-engine");
 
 fn temp_dir(tag: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("llmbench-harness-{tag}-{}", std::process::id()));
@@ -21,12 +24,21 @@ fn temp_dir(tag: &str) -> PathBuf {
 }
 
 fn fixture(args: &[&str]) -> Output {
-    Command::new(FIXTURE)
+    fixture_command(args)
+        .output()
+        .expect("the fixture bench binary runs")
+}
+
+/// The fixture bench binary with `args`, and `SIM_ENGINE` in its
+/// environment for engines files to name as `${SIM_ENGINE}`.
+fn fixture_command(args: &[&str]) -> Command {
+    let mut command = Command::new(FIXTURE);
+    command
         .args(args)
         .env_remove("LLMBENCH_ENGINE")
         .env_remove("LLMBENCH_ENGINES")
-        .output()
-        .expect("the fixture bench binary runs")
+        .env("SIM_ENGINE", SIM_ENGINE);
+    command
 }
 
 fn text(out: &Output) -> String {
@@ -225,18 +237,22 @@ fn engine_failures_are_records_with_messages_and_fail_the_trial() {
 
 /// Start the `slow` scenario in bench mode and wait until `min_lines`
 /// records are on disk.
-#[allow(clippy::zombie_processes)] // the caller waits for the child it gets
 fn start_slow(out_dir: &Path, min_lines: usize) -> std::process::Child {
-    let mut child = Command::new(FIXTURE)
-        .args([
-            "--bench",
-            "--exact",
-            "slow/sim",
-            "--out",
-            out_dir.to_str().unwrap(),
-        ])
-        .env_remove("LLMBENCH_ENGINE")
-        .env_remove("LLMBENCH_ENGINES")
+    start_slow_on(out_dir, min_lines, "sim", &[])
+}
+
+/// [`start_slow`] on the engine labelled `engine`, with more arguments.
+#[allow(clippy::zombie_processes)] // the caller waits for the child it gets
+fn start_slow_on(
+    out_dir: &Path,
+    min_lines: usize,
+    engine: &str,
+    more: &[&str],
+) -> std::process::Child {
+    let trial = format!("slow/{engine}");
+    let mut child = fixture_command(&["--bench", "--exact", &trial])
+        .args(["--out", out_dir.to_str().unwrap()])
+        .args(more)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -299,3 +315,5 @@ fn ctrl_c_keeps_every_finished_request() {
     assert_eq!(s["trials"][0]["requests"], recs.len());
     std::fs::remove_dir_all(out_dir).unwrap();
 }
+
+mod launch;
