@@ -91,23 +91,10 @@ impl Bench {
         let load = self.load.clone().ok_or_else(|| {
             Error::scenario("load: not set; call .load(Load::users(n).for_secs(s))")
         })?;
-        if load.users == 0 {
-            return Err(Error::scenario("load.users: must be at least 1 (got 0)"));
-        }
-        match (load.duration, load.requests) {
-            (None, None) => {
-                return Err(Error::scenario(
-                    "load: no end; set a duration (.for_secs(s)) or a request count (.requests(n))",
-                ))
-            }
-            (Some(d), _) if d.is_zero() => {
-                return Err(Error::scenario("load.duration: must be longer than 0 s"))
-            }
-            (_, Some(0)) => {
-                return Err(Error::scenario("load.requests: must be at least 1 (got 0)"))
-            }
-            _ => {}
-        }
+        load.validate()?;
+        // Valid but not yet run by the executor: refuse rather than run it
+        // as some other shape.
+        load.check_runnable()?;
         for slo in &self.slos {
             if !(slo.percentile > 0.0 && slo.percentile <= 100.0) {
                 return Err(Error::scenario(format!(
@@ -193,6 +180,10 @@ mod tests {
         assert!(err(ok().load(Load::users(1).for_secs(0))).contains("load.duration"));
         assert!(err(ok().load(Load::users(1).requests(0))).contains("load.requests"));
         assert!(err(ok().load(Load::users(1))).contains("load: no end"));
+        assert!(err(ok().load(Load::rate(-1.0).requests(1)))
+            .contains("load.rate: must be positive (got -1)"));
+        assert!(err(ok().load(Load::rate(2.0).requests(1)))
+            .contains("open-loop loads are not yet run by this version"));
         assert!(err(ok().slo(Slo::new(
             crate::slo::SloMetric::Ttft,
             0.0,

@@ -36,7 +36,7 @@ mod bench;
 pub mod engine;
 mod error;
 pub mod harness;
-mod load;
+pub mod load;
 pub mod measure;
 pub mod monitor;
 mod report;
