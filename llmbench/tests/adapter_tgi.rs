@@ -162,6 +162,7 @@ fn record(ex: Exchange) -> RequestRecord {
         user,
         t0,
         scheduled_at,
+        latency_from_schedule: false,
     };
     RequestRecord::from_exchange(&ctx, ex)
 }

@@ -144,7 +144,7 @@ pub(crate) async fn execute(setup: TrialSetup) -> (Result<TrialRun>, Option<Json
         request_timeout,
     });
     let t0 = Instant::now();
-    executor::run_closed_loop(plan, client, t0, tx, stop_rx.clone()).await;
+    executor::run(plan, client, t0, tx, stop_rx.clone()).await;
     forward.abort();
     let stopped = *stop_rx.borrow();
     let joined = tokio::task::spawn_blocking(move || writer.join())

@@ -1,5 +1,6 @@
 //! Runs a load against an engine client: closed-loop users, each sending its
-//! next request when the previous one finished, until the duration or the
+//! next request when the previous one finished (after any think time), or an
+//! open-loop schedule of arrivals (`open_loop.rs`), until the duration or the
 //! request count is reached or the run is stopped.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,7 +15,7 @@ use crate::engine::{EngineClient, GenRequest};
 use crate::measure::{Exchange, RecordContext, RequestError, RequestErrorKind, RequestRecord};
 use crate::workload::Workload;
 
-use super::Load;
+use super::{open_loop, Load};
 
 /// Everything one trial's load needs besides the client.
 #[derive(Clone, Debug)]
@@ -39,9 +40,25 @@ pub(crate) fn prompt_index(seed: u64, id: u64, prompts: usize) -> usize {
     rng.random_range(0..prompts.max(1))
 }
 
-/// Run `plan` from `t0`; every request sent produces exactly one record on
-/// `tx`, including those cut short by `stop` (kind `interrupted`).
-pub(crate) async fn run_closed_loop(
+/// Run `plan` from `t0`, closed or open loop as its load says; every request
+/// sent produces exactly one record on `tx`, including those cut short by
+/// `stop` (kind `interrupted`) and open-loop arrivals skipped at the in-flight
+/// cap (kind `dropped`).
+pub(crate) async fn run(
+    plan: Arc<Plan>,
+    client: Arc<dyn EngineClient>,
+    t0: Instant,
+    tx: RecordTx,
+    stop: watch::Receiver<bool>,
+) {
+    if plan.load.is_open_loop() {
+        open_loop::run(plan, client, t0, tx, stop).await;
+    } else {
+        run_closed_loop(plan, client, t0, tx, stop).await;
+    }
+}
+
+async fn run_closed_loop(
     plan: Arc<Plan>,
     client: Arc<dyn EngineClient>,
     t0: Instant,
@@ -85,7 +102,7 @@ async fn run_user(
     tx: &RecordTx,
     mut stop: watch::Receiver<bool>,
 ) {
-    let prompts = &plan.workload.prompts;
+    let think = plan.load.think_duration();
     loop {
         if *stop.borrow() || deadline.is_some_and(|d| Instant::now() >= d) {
             return;
@@ -94,55 +111,103 @@ async fn run_user(
         if plan.load.requests.is_some_and(|limit| id >= limit) {
             return;
         }
-        let prompt = prompts[prompt_index(plan.seed, id, prompts.len())].as_str();
-        let req = GenRequest {
-            prompt: prompt.into(),
-            mode: plan.workload.mode,
-            max_tokens: plan.workload.max_tokens,
-        };
         // Closed loop: a request is due the moment its user is free.
-        let scheduled_at = Instant::now();
-        let mut ex = Exchange::started(scheduled_at);
-        let outcome = {
-            let send = client.send(&req, &mut ex);
-            tokio::select! {
-                () = send => None,
-                () = tokio::time::sleep(plan.request_timeout) => Some(RequestErrorKind::Timeout),
-                _ = stop.wait_for(|s| *s) => Some(RequestErrorKind::Interrupted),
-            }
-        };
-        if let Some(kind) = outcome {
-            ex.ended_at = Instant::now();
-            let message = match kind {
-                RequestErrorKind::Timeout => format!(
-                    "no complete response within the request timeout of {:?} ({} content chunks arrived)",
-                    plan.request_timeout,
-                    ex.content_at.len()
-                ),
-                _ => format!(
-                    "run stopped while the request was in flight ({} content chunks arrived)",
-                    ex.content_at.len()
-                ),
-            };
-            ex.error = Some(RequestError {
-                kind,
-                status: None,
-                message,
-            });
-        }
-        let ctx = RecordContext {
-            scenario: &plan.scenario,
-            engine: &plan.engine,
-            model: &plan.model,
-            request_id: id,
+        let due = Due {
+            id,
             user,
             t0,
-            scheduled_at,
+            scheduled_at: Instant::now(),
+            from_schedule: false,
         };
-        if tx.send(RequestRecord::from_exchange(&ctx, ex)).is_err() {
+        let record = one_request(plan, client, &due, stop.clone()).await;
+        if tx.send(record).is_err() {
             return; // the writer stopped (disk error); the run is ending
         }
+        if let Some(pause) = think {
+            tokio::select! {
+                () = tokio::time::sleep(pause) => {}
+                _ = stop.wait_for(|s| *s) => return,
+            }
+        }
     }
+}
+
+/// One request that is due: who sends it and when it was scheduled.
+pub(crate) struct Due {
+    pub id: u64,
+    pub user: u32,
+    pub t0: Instant,
+    pub scheduled_at: Instant,
+    /// Open loop: latencies count from `scheduled_at`, so a late send shows
+    /// in them (no coordinated omission).
+    pub from_schedule: bool,
+}
+
+/// Send one request and make its record; timeouts and a stop become the
+/// record's error, never a lost request.
+pub(crate) async fn one_request(
+    plan: &Plan,
+    client: &dyn EngineClient,
+    due: &Due,
+    mut stop: watch::Receiver<bool>,
+) -> RequestRecord {
+    let prompts = &plan.workload.prompts;
+    let prompt = prompts[prompt_index(plan.seed, due.id, prompts.len())].as_str();
+    let req = GenRequest {
+        prompt: prompt.into(),
+        mode: plan.workload.mode,
+        max_tokens: plan.workload.max_tokens,
+    };
+    let mut ex = Exchange::started(Instant::now());
+    let outcome = {
+        let send = client.send(&req, &mut ex);
+        tokio::select! {
+            () = send => None,
+            () = tokio::time::sleep(plan.request_timeout) => Some(RequestErrorKind::Timeout),
+            _ = stop.wait_for(|s| *s) => Some(RequestErrorKind::Interrupted),
+        }
+    };
+    if let Some(kind) = outcome {
+        ex.ended_at = Instant::now();
+        let message = match kind {
+            RequestErrorKind::Timeout => format!(
+                "no complete response within the request timeout of {:?} ({} content chunks arrived)",
+                plan.request_timeout,
+                ex.content_at.len()
+            ),
+            _ => format!(
+                "run stopped while the request was in flight ({} content chunks arrived)",
+                ex.content_at.len()
+            ),
+        };
+        ex.error = Some(RequestError {
+            kind,
+            status: None,
+            message,
+        });
+    }
+    record(plan, due, ex)
+}
+
+/// The record of `ex`, marked as warm-up when it was scheduled inside the
+/// warm-up window.
+pub(crate) fn record(plan: &Plan, due: &Due, ex: Exchange) -> RequestRecord {
+    let ctx = RecordContext {
+        scenario: &plan.scenario,
+        engine: &plan.engine,
+        model: &plan.model,
+        request_id: due.id,
+        user: due.user,
+        t0: due.t0,
+        scheduled_at: due.scheduled_at,
+        latency_from_schedule: due.from_schedule,
+    };
+    let mut record = RequestRecord::from_exchange(&ctx, ex);
+    record.warmup = plan
+        .load
+        .warmup()
+        .is_some_and(|w| due.scheduled_at.saturating_duration_since(due.t0) < w);
+    record
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@
 //! pure functions of a shape and a seed; [`Load::validate`] checks a shape.
 
 pub(crate) mod executor;
+mod open_loop;
 pub mod schedule;
 mod validate;
 

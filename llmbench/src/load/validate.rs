@@ -36,13 +36,9 @@ impl Load {
                  version of llmbench; write one scenario per step for now",
             );
         }
-        if self.rate.is_some() {
-            return refuse(
-                "load: open-loop loads are not yet run by this version of llmbench \
-                 (Load::rate); use a closed loop, Load::users(n), for now",
-            );
-        }
         match self.profile {
+            // Open-loop ramps and spikes are in the arrival schedule.
+            _ if self.rate.is_some() => {}
             Profile::Steady => {}
             Profile::Ramp { .. } => {
                 return refuse("load.ramp: user ramps are not yet run by this version of llmbench")
@@ -52,17 +48,6 @@ impl Load {
                     "load.spike: user spikes are not yet run by this version of llmbench",
                 )
             }
-        }
-        if self.think_time.is_some() {
-            return refuse(
-                "load.think_time: think time is not yet applied by this version of llmbench",
-            );
-        }
-        if self.warmup.is_some() {
-            return refuse(
-                "load.warmup: a warm-up is not yet excluded from the results by this version \
-                 of llmbench",
-            );
         }
         Ok(())
     }
@@ -330,21 +315,21 @@ mod tests {
     }
 
     #[test]
-    fn only_steady_closed_loops_are_run_for_now() {
-        assert!(Load::users(3).for_secs(1).check_runnable().is_ok());
+    fn what_the_executor_does_not_run_yet_is_refused() {
+        for runnable in [
+            Load::users(3).for_secs(1),
+            Load::rate(2.0).poisson().requests(5),
+            Load::rate(1.0).ramp_to(4.0, s(1)).for_secs(2),
+            Load::rate(1.0).spike_to(8.0, s(1), s(1)).for_secs(3),
+            Load::users(1).think_time(s(1)).for_secs(2),
+            Load::users(1).for_secs(2).warmup_secs(1),
+        ] {
+            assert!(runnable.check_runnable().is_ok(), "{runnable:?}");
+        }
         let refused = [
-            (
-                Load::rate(2.0).poisson().requests(5),
-                "open-loop loads are not yet run by this version",
-            ),
             (Load::users(1).for_secs(1).sweep([1, 2]), "load.steps"),
             (Load::spike_test(), "load.spike"),
             (Load::users(1).ramp_to(4, s(1)).for_secs(2), "load.ramp"),
-            (
-                Load::users(1).think_time(s(1)).for_secs(2),
-                "load.think_time",
-            ),
-            (Load::users(1).for_secs(2).warmup_secs(1), "load.warmup"),
         ];
         for (load, want) in refused {
             assert!(load.validate().is_ok(), "{load:?}");

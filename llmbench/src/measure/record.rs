@@ -25,6 +25,8 @@ pub enum RequestErrorKind {
     Timeout,
     /// The run was interrupted while the request was in flight.
     Interrupted,
+    /// An open-loop arrival not sent because the in-flight cap was reached.
+    Dropped,
     /// Any other transport failure.
     Transport,
 }
@@ -40,6 +42,7 @@ impl RequestErrorKind {
             RequestErrorKind::Truncated => "truncated",
             RequestErrorKind::Timeout => "timeout",
             RequestErrorKind::Interrupted => "interrupted",
+            RequestErrorKind::Dropped => "dropped",
             RequestErrorKind::Transport => "transport",
         }
     }
@@ -228,6 +231,12 @@ pub struct RequestRecord {
     /// What the engine reported about its own work.
     #[serde(flatten)]
     pub server: ServerTimings,
+    /// Latencies count from `scheduled_ms` (open loop), not from `sent_ms`.
+    #[serde(default)]
+    pub latency_from_schedule: bool,
+    /// Scheduled inside the warm-up window: kept here, left out of the summary.
+    #[serde(default)]
+    pub warmup: bool,
 }
 
 /// Who sent a request and when it was due, for [`RequestRecord::from_exchange`].
@@ -247,6 +256,9 @@ pub struct RecordContext<'a> {
     pub t0: Instant,
     /// When it should have been sent.
     pub scheduled_at: Instant,
+    /// Count latencies from `scheduled_at` (open loop) rather than from the
+    /// actual send (closed loop).
+    pub latency_from_schedule: bool,
 }
 
 fn since(later: Instant, earlier: Instant) -> Duration {
@@ -256,7 +268,13 @@ fn since(later: Instant, earlier: Instant) -> Duration {
 impl RequestRecord {
     /// Compute every per-request metric from what the client observed.
     pub fn from_exchange(ctx: &RecordContext<'_>, ex: Exchange) -> Self {
-        let sent = ex.sent_at;
+        // The origin of every latency: the actual send, or in an open loop
+        // the scheduled one (a late send then counts against the latency).
+        let sent = if ctx.latency_from_schedule {
+            ctx.scheduled_at.min(ex.sent_at)
+        } else {
+            ex.sent_at
+        };
         let gaps: Vec<f64> = ex
             .content_at
             .windows(2)
@@ -291,8 +309,8 @@ impl RequestRecord {
             response_id: ex.response_id,
             success,
             scheduled_ms: ms(since(ctx.scheduled_at, ctx.t0)),
-            sent_ms: ms(since(sent, ctx.t0)),
-            schedule_lag_ms: ms(since(sent, ctx.scheduled_at)),
+            sent_ms: ms(since(ex.sent_at, ctx.t0)),
+            schedule_lag_ms: ms(since(ex.sent_at, ctx.scheduled_at)),
             ttfb_ms: ex.first_byte_at.map(|t| ms(since(t, sent))),
             ttft_ms: ttft.map(ms),
             e2e_latency_ms: ms(e2e),
@@ -307,6 +325,8 @@ impl RequestRecord {
             finish_reason: ex.finish_reason,
             error: ex.error,
             server: ex.server,
+            latency_from_schedule: ctx.latency_from_schedule,
+            warmup: false,
         }
     }
 
@@ -316,7 +336,12 @@ impl RequestRecord {
         let Some(ttft) = self.ttft_ms else {
             return Vec::new();
         };
-        let mut at = self.sent_ms + ttft;
+        let origin = if self.latency_from_schedule {
+            self.scheduled_ms
+        } else {
+            self.sent_ms
+        };
+        let mut at = origin + ttft;
         let mut out = vec![t0 + Duration::from_secs_f64(at / 1e3)];
         for gap in &self.itl_ms {
             at += gap;
@@ -339,6 +364,7 @@ mod tests {
             user: 1,
             t0,
             scheduled_at: t0,
+            latency_from_schedule: false,
         }
     }
 

@@ -262,9 +262,17 @@ pub struct Summary {
 impl Aggregate {
     /// Add one record.
     pub fn add(&mut self, r: &RequestRecord) {
+        if r.warmup {
+            return; // kept in requests.jsonl, left out of the figures
+        }
         self.requests += 1;
         self.first_sent_ms = self.first_sent_ms.min(r.sent_ms);
-        self.last_end_ms = self.last_end_ms.max(r.sent_ms + r.e2e_latency_ms);
+        let origin = if r.latency_from_schedule {
+            r.scheduled_ms
+        } else {
+            r.sent_ms
+        };
+        self.last_end_ms = self.last_end_ms.max(origin + r.e2e_latency_ms);
         self.schedule_lag.add(r.schedule_lag_ms);
         if let Some(err) = &r.error {
             *self
@@ -424,6 +432,8 @@ mod tests {
             finish_reason: None,
             error: None,
             server: Default::default(),
+            latency_from_schedule: false,
+            warmup: false,
         }
     }
 

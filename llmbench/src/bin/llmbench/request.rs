@@ -157,6 +157,7 @@ pub(crate) fn run(args: RequestArgs) -> Result<ExitCode, String> {
             user: 0,
             t0,
             scheduled_at: t0,
+            latency_from_schedule: false,
         };
         let record = RequestRecord::from_exchange(&ctx, ex.clone());
         Ok::<_, String>((record, ex))
