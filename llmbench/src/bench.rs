@@ -96,12 +96,7 @@ impl Bench {
         // as some other shape.
         load.check_runnable()?;
         for slo in &self.slos {
-            if !(slo.percentile > 0.0 && slo.percentile <= 100.0) {
-                return Err(Error::scenario(format!(
-                    "slo.percentile: must be in (0, 100] (got {})",
-                    slo.percentile
-                )));
-            }
+            slo.validate()?;
         }
         if let Some(engine) = &self.engine {
             engine.check_supported()?;

@@ -50,10 +50,10 @@ pub use error::{Error, ErrorKind, Result};
 pub use harness::main;
 pub use llmbench_macros::llm_bench;
 pub use load::Load;
-pub use slo::{Slo, SloMetric};
+pub use slo::{Slo, SloChain, SloMetric, SloThreshold};
 pub use workload::{Mode, Workload, DEFAULT_MAX_TOKENS};
 
 /// Everything a bench file needs: `use llmbench::prelude::*;`.
 pub mod prelude {
-    pub use crate::{llm_bench, Bench, Engine, Load, Slo, SloMetric, Workload};
+    pub use crate::{llm_bench, Bench, Engine, Load, Slo, SloChain, SloMetric, Workload};
 }

@@ -1,6 +1,6 @@
 //! The harness end to end, driven as `cargo bench` drives a bench binary:
-//! filters, listing, smoke mode, run directories, failing scenarios, engine
-//! errors and Ctrl-C. The engines are simulators started here, or (in
+//! filters, listing, smoke mode, run directories, failing scenarios, SLO
+//! verdicts, engine errors and Ctrl-C. The engines are simulators started here, or (in
 //! `launch.rs`) started by the harness itself from an `[engine.launch]` table.
 
 #![allow(clippy::unwrap_used)] // a test helper that fails should panic
@@ -87,6 +87,8 @@ fn list_names_every_scenario_engine_pair() {
         "bad_users/sim",
         "ok_chat/sim",
         "ok_completion/sim",
+        "slo_met/sim",
+        "slo_missed/sim",
         "slow/sim",
     ] {
         assert!(
@@ -153,7 +155,7 @@ fn bench_mode_writes_records_and_summary() {
 
 #[test]
 fn invalid_scenarios_fail_their_trial_and_the_rest_still_run() {
-    let out = fixture(&["--skip", "slow", "--skip", "completion"]);
+    let out = fixture(&["--skip", "slow", "--skip", "completion", "--skip", "slo_"]);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(101), "{t}");
     assert!(line_of(&t, "ok_chat/sim").contains("[2/2 ok"), "{t}");
@@ -162,6 +164,90 @@ fn invalid_scenarios_fail_their_trial_and_the_rest_still_run() {
     assert!(t.contains("scenario `bad_build`"), "{t}");
     assert!(t.contains("`openai=not-a-url`"), "{t}");
     assert!(t.contains("1 passed; 2 failed"), "{t}");
+}
+
+#[test]
+fn a_missed_slo_fails_the_trial_saying_which_percentile_missed_by_how_much() {
+    let out_dir = temp_dir("slo");
+    let out = fixture(&["--bench", "slo_", "--out", out_dir.to_str().unwrap()]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(101), "{t}");
+    assert!(t.contains("1 passed; 1 failed"), "{t}");
+    let met = line_of(&t, "slo_met/sim");
+    assert!(
+        met.contains("goodput ") && met.contains("req/s, 100% met slo]") && met.ends_with(" ok"),
+        "{t}"
+    );
+    assert!(
+        line_of(&t, "slo_missed/sim").contains("0.0 req/s, 0% met slo]"),
+        "{t}"
+    );
+    // One line per missed threshold, in the scenario's order; the e2e one held.
+    let ttft = t
+        .lines()
+        .find(|l| l.starts_with("slo ttft p95 <= 5 ms missed: "))
+        .unwrap_or_else(|| panic!("no ttft line in:\n{t}"));
+    assert!(ttft.ends_with("%)"), "{ttft}");
+    assert!(
+        t.contains("\nslo tpot p50 <= 1 ms missed: "),
+        "the tpot line follows: {t}"
+    );
+    assert!(!t.contains("slo e2e_latency"), "{t}");
+
+    let dir = run_dir(&out_dir);
+    let s = summary(&dir);
+    let trial = |name: &str| {
+        s["trials"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["scenario"] == name)
+            .unwrap()
+            .clone()
+    };
+    let (met, missed) = (trial("slo_met"), trial("slo_missed"));
+    assert_eq!(met["status"], "ok");
+    assert!(met["error"].is_null());
+    assert_eq!(met["good_requests"], 6);
+    assert_eq!(met["slo_attainment"], 1.0);
+    assert_eq!(met["goodput"], met["request_throughput"]);
+    assert_eq!(
+        met["slos"].as_array().unwrap().len(),
+        3,
+        "both .slo(..) calls count"
+    );
+    assert_eq!(missed["status"], "failed");
+    let error = missed["error"].as_str().unwrap();
+    assert_eq!(error.lines().count(), 2, "{error}");
+    assert!(
+        error.starts_with("slo ttft p95 <= 5 ms missed: "),
+        "{error}"
+    );
+    assert_eq!(missed["goodput"], 0.0);
+    let checks = missed["slos"].as_array().unwrap();
+    let passed: Vec<&Value> = checks.iter().map(|c| &c["passed"]).collect();
+    assert_eq!(passed, [false, true, false]);
+    let ttft = &checks[0];
+    assert_eq!(
+        (&ttft["metric"], &ttft["percentile"], &ttft["limit_ms"]),
+        (&Value::from("ttft"), &Value::from(95.0), &Value::from(5.0))
+    );
+    assert!(
+        ttft["observed_ms"].as_f64().unwrap() >= 20.0,
+        "the simulator is never early"
+    );
+    assert_eq!(ttft["observed_ms"], missed["ttft"]["p95"]);
+    assert!(ttft["missed_by_ms"].as_f64().unwrap() >= 15.0);
+    assert!(ttft["missed_by_pct"].as_f64().unwrap() >= 300.0);
+    let recs = records(&dir);
+    assert!(recs
+        .iter()
+        .all(|r| r.slo_met == Some(r.scenario == "slo_met")));
+
+    // Smoke mode proves the scenario runs; two short requests judge no percentile.
+    let out = fixture(&["slo_missed"]);
+    assert!(out.status.success(), "{}", text(&out));
+    std::fs::remove_dir_all(out_dir).unwrap();
 }
 
 #[test]

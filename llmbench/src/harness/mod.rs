@@ -309,7 +309,9 @@ impl Shared {
             };
         let interrupted = *self.stop_tx.borrow();
         let (status, mut error) = match &result {
-            Ok(run) => verdict(run),
+            // Smoke runs prove a scenario works: one or two shortened
+            // requests say nothing about its percentiles.
+            Ok(run) => verdict(run, bench_mode),
             Err(why) if interrupted => (TrialStatus::Interrupted, Some(why.clone())),
             Err(why) => (TrialStatus::Failed, Some(why.clone())),
         };
@@ -323,7 +325,7 @@ impl Shared {
         }
         let summary = match &result {
             Ok(run) => run.summary.clone(),
-            Err(_) => Aggregate::default().summary(),
+            Err(_) => Aggregate::with_slos(&bench.slos).summary(),
         };
         if bench_mode {
             let model = match &result {
@@ -345,7 +347,6 @@ impl Shared {
                 duration_limit_s: bench.load.duration.map(|d| d.as_secs_f64()),
                 request_limit: bench.load.requests,
                 seed: bench.seed,
-                slos: bench.slos.clone(),
                 started_at: report::rfc3339(started),
                 status,
                 error: error.clone(),
@@ -427,8 +428,9 @@ impl Shared {
 /// Output budget per request in smoke mode.
 const SMOKE_MAX_TOKENS: u32 = 16;
 
-/// How a trial ended and, if it failed, why.
-fn verdict(run: &TrialRun) -> (TrialStatus, Option<String>) {
+/// How a trial ended and, if it failed, why; `judge_slos`: whether a missed
+/// SLO threshold fails it (one line per miss).
+fn verdict(run: &TrialRun, judge_slos: bool) -> (TrialStatus, Option<String>) {
     let s = &run.summary;
     let first = || {
         run.first_errors
@@ -457,6 +459,10 @@ fn verdict(run: &TrialRun) -> (TrialStatus, Option<String>) {
             TrialStatus::Failed,
             Some(format!("all {} requests failed: {}", s.requests, first())),
         );
+    }
+    let misses = s.slo_misses();
+    if judge_slos && !misses.is_empty() {
+        return (TrialStatus::Failed, Some(misses.join("\n")));
     }
     (TrialStatus::Ok, None)
 }
@@ -492,6 +498,12 @@ fn headline(s: &Summary) -> String {
         parts.push(format!("e2e p50 {}", fmt_ms(d.p50)));
     }
     parts.push(format!("{:.0} tok/s", s.output_token_throughput));
+    if let (Some(goodput), Some(share)) = (s.goodput, s.slo_attainment) {
+        parts.push(format!(
+            "goodput {goodput:.1} req/s, {:.0}% met slo",
+            share * 100.0
+        ));
+    }
     format!("[{}]", parts.join(" | "))
 }
 

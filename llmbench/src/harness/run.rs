@@ -1,6 +1,7 @@
 //! Running one trial: connect to the engine, drive the load, send every
-//! record to a writer thread that appends it to `requests.jsonl` and folds it
-//! into the aggregate, and hand back the summary.
+//! record to a writer thread that judges it against the SLOs, appends it to
+//! `requests.jsonl` and folds it into the aggregate, and hand back the
+//! summary.
 
 use std::collections::BTreeMap;
 use std::sync::mpsc;
@@ -59,18 +60,20 @@ fn spawn_writer(
     mut jsonl: Option<JsonlWriter>,
     keep: bool,
     stop: watch::Sender<bool>,
+    aggregate: Aggregate,
 ) -> Result<JoinHandle<WriterOutcome>> {
     std::thread::Builder::new()
         .name("llmbench-writer".into())
         .spawn(move || {
             let mut out = WriterOutcome {
                 jsonl: None,
-                aggregate: Aggregate::default(),
+                aggregate,
                 records: Vec::new(),
                 first_errors: BTreeMap::new(),
                 write_error: None,
             };
-            for record in rx {
+            for mut record in rx {
+                record.slo_met = out.aggregate.slo_met(&record);
                 if let (Some(w), None) = (jsonl.as_mut(), &out.write_error) {
                     if let Err(e) = w.append(&record) {
                         // Stop the load: what cannot be written must not be measured.
@@ -130,7 +133,8 @@ pub(crate) async fn execute(setup: TrialSetup) -> (Result<TrialRun>, Option<Json
         })
     };
     let (tx, rx) = mpsc::channel();
-    let writer = match spawn_writer(rx, jsonl, keep_records, stop_tx.clone()) {
+    let aggregate = Aggregate::with_slos(&bench.slos);
+    let writer = match spawn_writer(rx, jsonl, keep_records, stop_tx.clone(), aggregate) {
         Ok(writer) => writer,
         Err(e) => return (Err(e), None),
     };

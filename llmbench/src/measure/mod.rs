@@ -3,11 +3,13 @@
 //! metric are in `docs/metrics.md`.
 
 mod record;
+mod slo_eval;
 mod summary;
 
 pub use record::{
     Exchange, LiveText, RecordContext, RequestError, RequestErrorKind, RequestRecord, ServerTimings,
 };
+pub use slo_eval::SloCheck;
 pub use summary::{Aggregate, Distribution, ServerSummary, Summary, COVERED_METRICS};
 
 use std::time::Duration;

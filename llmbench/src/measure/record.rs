@@ -228,6 +228,11 @@ pub struct RequestRecord {
     pub finish_reason: Option<String>,
     /// The failure, when `success` is false.
     pub error: Option<RequestError>,
+    /// Whether the request succeeded and met every SLO threshold of its
+    /// scenario (the goodput rule in `docs/metrics.md`); `None` when the
+    /// scenario states no SLO.
+    #[serde(default)]
+    pub slo_met: Option<bool>,
     /// What the engine reported about its own work.
     #[serde(flatten)]
     pub server: ServerTimings,
@@ -324,6 +329,7 @@ impl RequestRecord {
             output_tps,
             finish_reason: ex.finish_reason,
             error: ex.error,
+            slo_met: None,
             server: ex.server,
             latency_from_schedule: ctx.latency_from_schedule,
             warmup: false,

@@ -1,13 +1,15 @@
 //! Aggregation of request records into a per-trial [`Summary`]: exact
-//! count, mean, standard deviation, min and max, and percentiles from HDR
-//! histograms (3 significant digits).
+//! count, mean, standard deviation, min and max, percentiles from HDR
+//! histograms (3 significant digits), and goodput under the scenario's SLOs.
 
 use std::collections::BTreeMap;
 
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
+use super::slo_eval::{self, SloCheck};
 use super::RequestRecord;
+use crate::slo::{Slo, SloMetric, SloThreshold};
 
 /// Distribution of one metric. Latencies are in milliseconds; `output_tps`
 /// in tokens per second.
@@ -79,12 +81,18 @@ impl Metric {
         let _ = self.hist.record(scaled);
     }
 
+    /// The value at `quantile` (in [0, 1]), within HDR precision.
+    fn quantile(&self, quantile: f64) -> Option<f64> {
+        (self.count > 0).then(|| {
+            (self.hist.value_at_quantile(quantile) as f64 / self.scale).clamp(self.min, self.max)
+        })
+    }
+
     fn distribution(&self) -> Option<Distribution> {
         if self.count == 0 {
             return None;
         }
-        let q =
-            |p: f64| (self.hist.value_at_quantile(p) as f64 / self.scale).clamp(self.min, self.max);
+        let q = |p: f64| self.quantile(p).unwrap_or(self.min);
         Some(Distribution {
             count: self.count,
             mean: self.mean,
@@ -120,6 +128,10 @@ pub struct Aggregate {
     schedule_lag: Metric,
     server: ServerMetrics,
     coverage: BTreeMap<&'static str, u64>,
+    /// The scenario's SLO thresholds, all of them.
+    slos: Vec<SloThreshold>,
+    /// Successful requests that met every threshold.
+    good: u64,
 }
 
 /// Distributions of what the engine reported about itself.
@@ -206,6 +218,8 @@ impl Default for Aggregate {
             schedule_lag: ms(),
             server: ServerMetrics::default(),
             coverage: BTreeMap::new(),
+            slos: Vec::new(),
+            good: 0,
         }
     }
 }
@@ -257,9 +271,42 @@ pub struct Summary {
     /// requests that have it (1.0: all; 0.0: the engine never reports it).
     /// Output tokens counted from chunks do not count as covered.
     pub metric_coverage: BTreeMap<String, f64>,
+    /// Successful requests that met every SLO threshold, per second of
+    /// `duration_s`; `None` when the scenario states no SLO.
+    #[serde(default)]
+    pub goodput: Option<f64>,
+    /// How many requests `goodput` counts; `None` without SLOs.
+    #[serde(default)]
+    pub good_requests: Option<u64>,
+    /// `good_requests / requests`: the share of all requests sent that
+    /// succeeded and met every threshold; `None` without SLOs.
+    #[serde(default)]
+    pub slo_attainment: Option<f64>,
+    /// Each SLO threshold with the percentile observed and whether it held,
+    /// in the order the scenario states them; empty without SLOs.
+    #[serde(default)]
+    pub slos: Vec<SloCheck>,
 }
 
 impl Aggregate {
+    /// An aggregate that also judges records against `slos` (every
+    /// threshold of every one): goodput and the per-threshold verdicts.
+    pub fn with_slos(slos: &[Slo]) -> Self {
+        Aggregate {
+            slos: slos
+                .iter()
+                .flat_map(|s| s.thresholds().iter().cloned())
+                .collect(),
+            ..Aggregate::default()
+        }
+    }
+
+    /// Whether `r` succeeded and met every threshold; `None` without SLOs.
+    /// What [`RequestRecord::slo_met`] holds.
+    pub fn slo_met(&self, r: &RequestRecord) -> Option<bool> {
+        (!self.slos.is_empty()).then(|| slo_eval::request_meets(&self.slos, r))
+    }
+
     /// Add one record.
     pub fn add(&mut self, r: &RequestRecord) {
         if r.warmup {
@@ -282,6 +329,9 @@ impl Aggregate {
             return;
         }
         self.successes += 1;
+        if self.slo_met(r) == Some(true) {
+            self.good += 1;
+        }
         self.prompt_tokens += u64::from(r.prompt_tokens.unwrap_or(0));
         self.output_tokens += u64::from(r.output_tokens.unwrap_or(0));
         self.estimated |= r.output_tokens_estimated;
@@ -339,6 +389,15 @@ impl Aggregate {
         self.requests
     }
 
+    fn metric(&self, metric: SloMetric) -> &Metric {
+        match metric {
+            SloMetric::Ttft => &self.ttft,
+            SloMetric::Itl => &self.itl,
+            SloMetric::Tpot => &self.tpot,
+            SloMetric::E2eLatency => &self.e2e,
+        }
+    }
+
     /// The summary of everything added so far.
     pub fn summary(&self) -> Summary {
         let duration_s = if self.requests == 0 {
@@ -353,6 +412,7 @@ impl Aggregate {
                 0.0
             }
         };
+        let judged = !self.slos.is_empty();
         Summary {
             requests: self.requests,
             successes: self.successes,
@@ -397,6 +457,20 @@ impl Aggregate {
                     (name.to_string(), share)
                 })
                 .collect(),
+            goodput: judged.then(|| per_s(self.good)),
+            good_requests: judged.then_some(self.good),
+            slo_attainment: judged.then(|| {
+                if self.requests == 0 {
+                    0.0
+                } else {
+                    self.good as f64 / self.requests as f64
+                }
+            }),
+            slos: self
+                .slos
+                .iter()
+                .map(|t| SloCheck::new(t, self.metric(t.metric).quantile(t.percentile / 100.0)))
+                .collect(),
         }
     }
 }
@@ -431,6 +505,7 @@ mod tests {
             output_tps: Some(f64::from(tokens) / (e2e / 1e3)),
             finish_reason: None,
             error: None,
+            slo_met: None,
             server: Default::default(),
             latency_from_schedule: false,
             warmup: false,
@@ -517,5 +592,7 @@ mod tests {
         assert_eq!(s.requests, 0);
         assert!(s.ttft.is_none());
         assert_eq!(s.request_throughput, 0.0);
+        assert_eq!((s.goodput, s.slo_attainment), (None, None));
+        assert!(s.slos.is_empty());
     }
 }

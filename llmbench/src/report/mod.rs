@@ -16,7 +16,6 @@ pub(crate) use clock::{rfc3339, run_stamp};
 
 use crate::error::{Error, Result};
 use crate::measure::{RequestRecord, Summary};
-use crate::slo::Slo;
 
 /// Version of the JSON outputs' layout; bumped on any incompatible change.
 pub const SCHEMA: u32 = 1;
@@ -142,9 +141,10 @@ impl JsonlWriter {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum TrialStatus {
-    /// It ran to the end and at least one request succeeded.
+    /// It ran to the end, at least one request succeeded and every SLO
+    /// threshold held.
     Ok,
-    /// It could not run, or every request failed.
+    /// It could not run, every request failed, or an SLO threshold missed.
     Failed,
     /// Ctrl-C or SIGTERM stopped it.
     Interrupted,
@@ -173,10 +173,13 @@ pub(crate) struct TrialSummary {
     pub duration_limit_s: Option<f64>,
     pub request_limit: Option<u64>,
     pub seed: u64,
-    pub slos: Vec<Slo>,
     pub started_at: String,
     pub status: TrialStatus,
+    /// Why the trial failed or was interrupted: for missed SLOs, one line
+    /// per missed threshold.
     pub error: Option<String>,
+    /// The figures, with the SLO thresholds (`slos`), each with its verdict,
+    /// and `goodput`.
     #[serde(flatten)]
     pub summary: Summary,
 }
