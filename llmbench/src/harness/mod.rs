@@ -504,6 +504,12 @@ fn headline(s: &Summary) -> String {
             share * 100.0
         ));
     }
+    if let (false, Some(lag)) = (s.warnings.is_empty(), &s.schedule_lag) {
+        parts.push(format!(
+            "WARNING: the client fell behind its schedule (send lag p99 {})",
+            fmt_ms(lag.p99)
+        ));
+    }
     format!("[{}]", parts.join(" | "))
 }
 

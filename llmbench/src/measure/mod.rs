@@ -5,6 +5,7 @@
 mod record;
 mod slo_eval;
 mod summary;
+pub mod warnings;
 
 pub use record::{
     Exchange, LiveText, RecordContext, RequestError, RequestErrorKind, RequestRecord, ServerTimings,
