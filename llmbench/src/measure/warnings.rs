@@ -26,7 +26,6 @@ pub fn client_warnings(summary: &Summary) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use crate::measure::{Aggregate, Exchange, RecordContext, RequestRecord};
     use std::time::{Duration, Instant};
 
