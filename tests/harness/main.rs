@@ -403,3 +403,61 @@ fn ctrl_c_keeps_every_finished_request() {
 }
 
 mod launch;
+
+#[test]
+fn retries_are_off_by_default_and_counted_when_asked() {
+    // Every second request the engine receives is refused with a 503; the
+    // completion scenario has one user, so which ones is deterministic.
+    let flaky = || Simulator::start(SimConfig::new().fault_every(2, Fault::Status(503))).unwrap();
+    let engine = flaky();
+    let out_dir = temp_dir("no-retries");
+    let spec = format!("openai={},model=m,name=flaky", engine.url());
+    let out = fixture(&[
+        "--bench",
+        "ok_completion",
+        "--engine",
+        &spec,
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert!(
+        line_of(&text(&out), "ok_completion/flaky").contains("[2/3 ok"),
+        "{}",
+        text(&out)
+    );
+    let recs = records(&run_dir(&out_dir));
+    assert!(recs.iter().all(|r| r.retries == 0));
+    std::fs::remove_dir_all(out_dir).unwrap();
+
+    let engine = flaky();
+    let out_dir = temp_dir("retries");
+    let spec = format!("openai={},model=m,name=flaky", engine.url());
+    let out = fixture(&[
+        "--bench",
+        "ok_completion",
+        "--engine",
+        &spec,
+        "--retries",
+        "1",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    let t = text(&out);
+    assert!(
+        line_of(&t, "ok_completion/flaky").contains("[3/3 ok"),
+        "{t}"
+    );
+    let recs = records(&run_dir(&out_dir));
+    // One user: the 2nd and 4th requests the engine sees are refused, and
+    // each is retried once.
+    let retried: u32 = recs.iter().map(|r| r.retries).sum();
+    assert_eq!(retried, 2);
+    assert_eq!(
+        engine.requests_seen(),
+        3 + u64::from(retried),
+        "each retry reached the engine"
+    );
+    let s = summary(&run_dir(&out_dir));
+    assert_eq!(s["trials"][0]["retries"], u64::from(retried));
+    std::fs::remove_dir_all(out_dir).unwrap();
+}

@@ -77,6 +77,12 @@ pub struct Args {
         default_value_t = 60.0
     )]
     pub idle_timeout: f64,
+
+    /// Send a request again, up to N times, when it failed before any token
+    /// (refused, connection dropped, 429 or 5xx); each record counts its
+    /// retries. Off by default: retries change what latency means.
+    #[arg(long, value_name = "N", env = "LLMBENCH_RETRIES", default_value_t = 0)]
+    pub retries: u32,
 }
 
 impl Args {
@@ -141,7 +147,7 @@ mod tests {
             .get_arguments()
             .filter(|a| libtest.get_arguments().all(|l| l.get_id() != a.get_id()))
             .collect();
-        assert_eq!(ours.len(), 8);
+        assert_eq!(ours.len(), 9);
         for arg in ours {
             let env = arg.get_env().map(|e| e.to_string_lossy().into_owned());
             assert!(

@@ -41,6 +41,7 @@ pub(crate) struct TrialSetup {
     pub engine: Engine,
     pub bench: ValidBench,
     pub request_timeout: Duration,
+    pub retries: u32,
     pub timeouts: Timeouts,
     pub keep_records: bool,
     pub jsonl: Option<JsonlWriter>,
@@ -107,6 +108,7 @@ pub(crate) async fn execute(setup: TrialSetup) -> (Result<TrialRun>, Option<Json
         engine,
         bench,
         request_timeout,
+        retries,
         timeouts,
         keep_records,
         jsonl,
@@ -146,6 +148,7 @@ pub(crate) async fn execute(setup: TrialSetup) -> (Result<TrialRun>, Option<Json
         load: bench.load.clone(),
         seed: bench.seed,
         request_timeout,
+        retries,
     });
     let t0 = Instant::now();
     executor::run(plan, client, t0, tx, stop_rx.clone()).await;
@@ -222,6 +225,7 @@ pub fn run_once_with(
         engine: engine.clone(),
         bench,
         request_timeout,
+        retries: 0,
         timeouts,
         keep_records: true,
         jsonl: None,

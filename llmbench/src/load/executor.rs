@@ -27,6 +27,10 @@ pub(crate) struct Plan {
     pub load: Load,
     pub seed: u64,
     pub request_timeout: Duration,
+    /// How many times a request that failed before any content arrived
+    /// (refused, dropped connection, 429/5xx status) is sent again; 0 by
+    /// default, since retries change what latency means.
+    pub retries: u32,
 }
 
 /// Where finished records go (the writer thread).
@@ -158,14 +162,26 @@ pub(crate) async fn one_request(
         mode: plan.workload.mode,
         max_tokens: plan.workload.max_tokens,
     };
-    let mut ex = Exchange::started(Instant::now());
-    let outcome = {
-        let send = client.send(&req, &mut ex);
-        tokio::select! {
-            () = send => None,
-            () = tokio::time::sleep(plan.request_timeout) => Some(RequestErrorKind::Timeout),
-            _ = stop.wait_for(|s| *s) => Some(RequestErrorKind::Interrupted),
+    let mut attempts = 0;
+    let mut first_sent = None;
+    let (mut ex, outcome) = loop {
+        let mut ex = Exchange::started(Instant::now());
+        let outcome = {
+            let send = client.send(&req, &mut ex);
+            tokio::select! {
+                () = send => None,
+                () = tokio::time::sleep(plan.request_timeout) => Some(RequestErrorKind::Timeout),
+                _ = stop.wait_for(|s| *s) => Some(RequestErrorKind::Interrupted),
+            }
+        };
+        let first = *first_sent.get_or_insert(ex.sent_at);
+        if outcome.is_none() && attempts < plan.retries && retryable(&ex) && !*stop.borrow() {
+            attempts += 1;
+            continue;
         }
+        // A retried request's latencies count from its first send.
+        ex.sent_at = first;
+        break (ex, outcome);
     };
     if let Some(kind) = outcome {
         ex.ended_at = Instant::now();
@@ -186,7 +202,23 @@ pub(crate) async fn one_request(
             message,
         });
     }
-    record(plan, due, ex)
+    let mut r = record(plan, due, ex);
+    r.retries = attempts;
+    r
+}
+
+/// Whether a failure may be retried: nothing was generated yet, and the
+/// engine refused or was unreachable rather than failing mid-answer.
+fn retryable(ex: &Exchange) -> bool {
+    let Some(err) = &ex.error else {
+        return false;
+    };
+    ex.content_at.is_empty()
+        && match err.kind {
+            RequestErrorKind::Connect | RequestErrorKind::Transport => true,
+            RequestErrorKind::HttpStatus => err.status.is_some_and(|s| s == 429 || s >= 500),
+            _ => false,
+        }
 }
 
 /// The record of `ex`, marked as warm-up when it was scheduled inside the

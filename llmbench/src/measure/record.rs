@@ -242,6 +242,10 @@ pub struct RequestRecord {
     /// Scheduled inside the warm-up window: kept here, left out of the summary.
     #[serde(default)]
     pub warmup: bool,
+    /// Times the request was sent again after a retryable failure (only
+    /// with `--retries`); its latencies count from the first send.
+    #[serde(default)]
+    pub retries: u32,
 }
 
 /// Who sent a request and when it was due, for [`RequestRecord::from_exchange`].
@@ -333,6 +337,7 @@ impl RequestRecord {
             server: ex.server,
             latency_from_schedule: ctx.latency_from_schedule,
             warmup: false,
+            retries: 0,
         }
     }
 

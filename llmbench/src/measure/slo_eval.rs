@@ -151,6 +151,7 @@ mod tests {
             server: Default::default(),
             latency_from_schedule: false,
             warmup: false,
+            retries: 0,
         }
     }
 

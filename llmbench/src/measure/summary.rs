@@ -111,6 +111,7 @@ impl Metric {
 /// Running aggregation of one trial's records.
 #[derive(Clone, Debug)]
 pub struct Aggregate {
+    retries: u64,
     requests: u64,
     successes: u64,
     errors: BTreeMap<String, u64>,
@@ -201,6 +202,7 @@ impl Default for Aggregate {
         // Latencies in ms kept to the microsecond; rates to 1/1000 token/s.
         let ms = || Metric::new(1e3);
         Aggregate {
+            retries: 0,
             requests: 0,
             successes: 0,
             errors: BTreeMap::new(),
@@ -286,6 +288,9 @@ pub struct Summary {
     /// in the order the scenario states them; empty without SLOs.
     #[serde(default)]
     pub slos: Vec<SloCheck>,
+    /// Retries sent in all (only with `--retries`).
+    #[serde(default)]
+    pub retries: u64,
     /// Signs that the client, not the engine, limited the run (see
     /// `measure::warnings`); empty when there are none.
     #[serde(default)]
@@ -317,6 +322,7 @@ impl Aggregate {
             return; // kept in requests.jsonl, left out of the figures
         }
         self.requests += 1;
+        self.retries += u64::from(r.retries);
         self.first_sent_ms = self.first_sent_ms.min(r.sent_ms);
         let origin = if r.latency_from_schedule {
             r.scheduled_ms
@@ -482,6 +488,7 @@ impl Aggregate {
                 .map(|t| SloCheck::new(t, self.metric(t.metric).quantile(t.percentile / 100.0)))
                 .collect(),
             warnings: Vec::new(),
+            retries: self.retries,
         }
     }
 }

@@ -32,6 +32,7 @@ fn record(sent: f64, ttft: f64, e2e: f64, gaps: &[f64], tokens: u32) -> RequestR
         server: Default::default(),
         latency_from_schedule: false,
         warmup: false,
+        retries: 0,
     }
 }
 
