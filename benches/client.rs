@@ -7,7 +7,9 @@
 //! - accuracy: 1,024 concurrent streams (TTFT 100 ms, ITL 20 ms); how late
 //!   the client saw each first token and each gap compared with the
 //!   simulator's own record of when it wrote them;
-//! - memory: the process's peak RSS after the 1,024-stream run.
+//! - open-loop precision: Poisson arrivals at 2,000 requests/s; how late
+//!   each request left compared with its scheduled instant;
+//! - memory: the process's peak RSS after these runs.
 //!
 //! `cargo bench --bench client` measures; `cargo test --benches` runs a tiny
 //! version of each case. Both client and simulator share this machine's
@@ -122,6 +124,31 @@ fn accuracy(streams: u32) {
     );
 }
 
+fn open_loop(rate: f64, secs: u64) {
+    let sim = start(
+        SimConfig::new()
+            .ttft_base(Duration::ZERO)
+            .per_prompt_token(Duration::ZERO)
+            .itl(Itl::Constant(Duration::ZERO))
+            .max_concurrency(4096)
+            .record_truth(false),
+    );
+    let bench = Bench::new()
+        .workload(Workload::prompts(["Count to four."]).max_tokens(4))
+        .load(Load::rate(rate).poisson().for_secs(secs));
+    let run = run("open loop", &sim, &bench);
+    let s = &run.summary;
+    let lag = s.schedule_lag.clone();
+    println!(
+        "open loop (Poisson {rate} req/s for {secs} s): {} sent, {:.0} req/s done; send lag p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
+        s.requests,
+        s.request_throughput,
+        lag.as_ref().map_or(f64::NAN, |d| d.p50),
+        lag.as_ref().map_or(f64::NAN, |d| d.p99),
+        lag.as_ref().map_or(f64::NAN, |d| d.max),
+    );
+}
+
 fn peak_rss_mb() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
@@ -135,6 +162,7 @@ fn main() {
         throughput(10, 4);
         throughput(1, 256);
         accuracy(1024);
+        open_loop(2_000.0, 3);
         match peak_rss_mb() {
             Some(mb) => println!("peak RSS of this process (client and simulator): {mb:.0} MB"),
             None => println!("peak RSS: not available on this OS"),
@@ -142,6 +170,7 @@ fn main() {
     } else {
         throughput(1, 4);
         accuracy(8);
+        open_loop(200.0, 1);
         println!("test client ... ok");
     }
 }
