@@ -2,14 +2,14 @@
 //! and `connect`, which turns an [`Engine`] into a ready client.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 
 use super::{llamacpp, ollama, openai, tgi, Engine, EngineKind};
 use crate::error::{Error, ErrorKind, Result};
-use crate::measure::{Exchange, RequestErrorKind};
+use crate::measure::{Exchange, RequestError, RequestErrorKind};
 use crate::workload::Mode;
 
 /// One generation request, as the load generator hands it to a client.
@@ -172,6 +172,48 @@ impl ClientConfig {
     /// The route a request takes: the forced one, else the request's mode.
     pub fn route(&self, req: &GenRequest) -> Mode {
         self.api.unwrap_or(req.mode)
+    }
+
+    /// `req` with the API key as a bearer token, when there is one.
+    pub(crate) fn authorize(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.api_key {
+            Some(key) => req.bearer_auth(key),
+            None => req,
+        }
+    }
+
+    /// POST `body` as JSON to `url`, with `ex.sent_at` read just before the
+    /// request leaves. When no response comes (refused, reset, DNS), the
+    /// failure is recorded in `ex` and the result is `None`.
+    pub(crate) async fn post_json(
+        &self,
+        http: &reqwest::Client,
+        url: &str,
+        body: &serde_json::Value,
+        ex: &mut Exchange,
+    ) -> Option<reqwest::Response> {
+        let builder = self
+            .authorize(http.post(url))
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body.to_string());
+        ex.sent_at = Instant::now();
+        match builder.send().await {
+            Ok(resp) => Some(resp),
+            Err(e) => {
+                ex.ended_at = Instant::now();
+                let kind = if e.is_connect() {
+                    RequestErrorKind::Connect
+                } else {
+                    RequestErrorKind::Transport
+                };
+                ex.error = Some(RequestError {
+                    kind,
+                    status: None,
+                    message: format!("POST {url}: {}", super::openai::error_chain(&e)),
+                });
+                None
+            }
+        }
     }
 
     /// A `reqwest` client with the settings every adapter shares.

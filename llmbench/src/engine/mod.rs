@@ -91,9 +91,10 @@ impl EngineKind {
 ///
 /// ```
 /// use llmbench::prelude::*;
-/// let e: Engine = "openai=http://127.0.0.1:8000,model=qwen,name=vllm".parse().unwrap();
+/// let e: Engine = "openai=http://127.0.0.1:8000,model=qwen,name=vllm".parse()?;
 /// assert_eq!(e.label(), "vllm");
 /// assert_eq!(e.model(), Some("qwen"));
+/// # Ok::<(), llmbench::Error>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Engine {

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::client::next_read;
-use super::openai::{error_chain, error_message, excerpt};
+use super::openai::{error_message, excerpt, stream_error};
 use super::wire::NdjsonDecoder;
 use super::{ClientConfig, EngineClient, GenRequest, ModelInfo};
 use crate::error::{Error, ErrorKind, Result};
@@ -138,17 +138,7 @@ pub(crate) fn apply_line(
         )
     })?;
     if let Some(err) = parsed.error {
-        let text = match &err {
-            Value::String(s) => s.clone(),
-            other => other
-                .get("message")
-                .and_then(Value::as_str)
-                .map_or_else(|| other.to_string(), String::from),
-        };
-        return Err((
-            RequestErrorKind::EngineError,
-            format!("engine reported an error: {}", excerpt(&text)),
-        ));
+        return Err(stream_error(&err));
     }
     if parsed.has_content() {
         ex.content_at.push(now);
@@ -265,10 +255,7 @@ impl OllamaClient {
 
     /// Ollama needs no key; one is sent when configured (a proxy may want it).
     fn authorize(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-        match &self.config.api_key {
-            Some(key) => req.bearer_auth(key),
-            None => req,
-        }
+        self.config.authorize(req)
     }
 
     /// `GET path`'s body; a non-2xx answer is an error with Ollama's message.
@@ -360,23 +347,8 @@ impl OllamaClient {
                 message,
             });
         };
-        let builder = self
-            .authorize(self.http.post(&url))
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body.to_string());
-        ex.sent_at = Instant::now();
-        let resp = match builder.send().await {
-            Ok(resp) => resp,
-            Err(e) => {
-                ex.ended_at = Instant::now();
-                let kind = if e.is_connect() {
-                    RequestErrorKind::Connect
-                } else {
-                    RequestErrorKind::Transport
-                };
-                let chain = error_chain(&e);
-                return fail(ex, kind, None, format!("POST {url}: {chain}"));
-            }
+        let Some(resp) = self.config.post_json(&self.http, &url, &body, ex).await else {
+            return;
         };
         let status = resp.status();
         if !status.is_success() {

@@ -137,10 +137,7 @@ impl OpenAiClient {
     }
 
     fn authorize(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-        match &self.config.api_key {
-            Some(key) => req.bearer_auth(key),
-            None => req,
-        }
+        self.config.authorize(req)
     }
 
     /// The ids of the models the server lists at `/v1/models`.
@@ -207,22 +204,8 @@ impl OpenAiClient {
                 message,
             });
         };
-        let builder = self
-            .authorize(self.http.post(&url))
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body.to_string());
-        ex.sent_at = Instant::now();
-        let resp = match builder.send().await {
-            Ok(resp) => resp,
-            Err(e) => {
-                let kind = if e.is_connect() {
-                    RequestErrorKind::Connect
-                } else {
-                    RequestErrorKind::Transport
-                };
-                let chain = error_chain(&e);
-                return fail(ex, kind, None, format!("POST {url}: {chain}"));
-            }
+        let Some(resp) = self.config.post_json(&self.http, &url, &body, ex).await else {
+            return;
         };
         let status = resp.status();
         if !status.is_success() {
@@ -341,6 +324,22 @@ pub(crate) async fn read_whole(
     }
 }
 
+/// The failure for an `error` field inside a successful (200) stream: a
+/// string, or an object with a `message`.
+pub(crate) fn stream_error(err: &Value) -> (RequestErrorKind, String) {
+    let text = match err {
+        Value::String(s) => s.clone(),
+        other => other
+            .get("message")
+            .and_then(Value::as_str)
+            .map_or_else(|| other.to_string(), String::from),
+    };
+    (
+        RequestErrorKind::EngineError,
+        format!("engine reported an error: {}", excerpt(&text)),
+    )
+}
+
 /// Fold one SSE event's JSON into the exchange.
 pub(crate) fn apply_event(
     data: &str,
@@ -354,17 +353,7 @@ pub(crate) fn apply_event(
         )
     })?;
     if let Some(err) = chunk.error {
-        let text = match &err {
-            Value::String(s) => s.clone(),
-            other => other
-                .get("message")
-                .and_then(Value::as_str)
-                .map_or_else(|| other.to_string(), String::from),
-        };
-        return Err((
-            RequestErrorKind::EngineError,
-            format!("engine reported an error: {}", excerpt(&text)),
-        ));
+        return Err(stream_error(&err));
     }
     if ex.response_id.is_none() {
         ex.response_id = chunk.id;

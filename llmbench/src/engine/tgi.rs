@@ -39,7 +39,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::client::next_read;
-use super::openai::{error_chain, error_message};
+use super::openai::error_message;
 use super::wire::{SseDecoder, SseItem};
 use super::{ClientConfig, EngineClient, GenRequest, ModelInfo};
 use crate::error::{Error, ErrorKind, Result};
@@ -396,10 +396,7 @@ impl TgiClient {
     }
 
     fn authorize(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-        match &self.config.api_key {
-            Some(key) => req.bearer_auth(key),
-            None => req,
-        }
+        self.config.authorize(req)
     }
 
     fn request(&self, req: &GenRequest) -> (Route, &'static str, Value) {
@@ -461,25 +458,10 @@ impl TgiClient {
     async fn stream(&self, req: &GenRequest, ex: &mut Exchange) {
         let (route, path, body) = self.request(req);
         let url = format!("{}{path}", self.config.base);
-        let builder = self
-            .authorize(self.http.post(&url))
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body.to_string());
-        ex.sent_at = Instant::now();
-        let sent = builder.send().await;
-        ex.ended_at = Instant::now();
-        let resp = match sent {
-            Ok(resp) => resp,
-            Err(e) => {
-                let kind = if e.is_connect() {
-                    RequestErrorKind::Connect
-                } else {
-                    RequestErrorKind::Transport
-                };
-                ex.error = failure(kind, None, format!("POST {url}: {}", error_chain(&e)));
-                return;
-            }
+        let Some(resp) = self.config.post_json(&self.http, &url, &body, ex).await else {
+            return;
         };
+        ex.ended_at = Instant::now();
         let status = resp.status();
         let code = Some(status.as_u16());
         if !status.is_success() {
@@ -579,55 +561,5 @@ impl EngineClient for TgiClient {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Drive the fold without a socket: one event per millisecond.
-    fn fold(route: Route, events: &[&str]) -> (Fold, Exchange) {
-        let t0 = Instant::now();
-        let (mut fold, mut ex) = (Fold::new(route), Exchange::started(t0));
-        for (i, data) in events.iter().enumerate() {
-            let at = t0 + Duration::from_millis(i as u64);
-            fold.event(data, at, &mut ex).unwrap();
-        }
-        (fold, ex)
-    }
-
-    #[test]
-    fn special_and_empty_tokens_are_output_but_not_content() {
-        let tok = |text: &str, special: bool, end: &str| {
-            format!(r#"{{"token":{{"text":"{text}","special":{special}}},"generated_text":{end}}}"#)
-        };
-        let events = [
-            tok("Hi", false, "null"),
-            tok("", false, "null"),
-            tok("</s>", true, "\"Hi\""),
-        ];
-        let (f, ex) = fold(Route::Generate, &events.each_ref().map(String::as_str));
-        assert_eq!(f.end(false, 1), None);
-        assert_eq!((ex.content_at.len(), ex.text.as_str()), (1, "Hi"));
-        assert_eq!(
-            ex.output_tokens,
-            Some(3),
-            "one event per token, EOS included"
-        );
-        let (f, _) = fold(Route::Generate, &[&events[0]]);
-        assert!(f
-            .end(false, 1)
-            .is_some_and(|why| why.contains("generated_text")));
-    }
-
-    #[test]
-    fn chat_ends_at_done_or_cleanly_after_a_finish_reason() {
-        let a = r#"{"id":"","choices":[{"delta":{"content":"a"},"finish_reason":null}]}"#;
-        let stop = r#"{"id":"","choices":[{"delta":{"content":""},"finish_reason":"stop"}]}"#;
-        let (f, ex) = fold(Route::Chat, &[a]);
-        assert!(f.end(false, 1).is_some());
-        assert_eq!(ex.response_id, None, "TGI's empty id is no id");
-        let (f, ex) = fold(Route::Chat, &[a, stop]);
-        assert_eq!(f.end(false, 1), None);
-        assert!(f.end(true, 1).is_some_and(|why| why.contains("cut inside")));
-        assert_eq!((ex.content_at.len(), ex.text.as_str()), (1, "a"));
-        assert_eq!(fold(Route::Chat, &[a, "[DONE]"]).0.end(true, 1), None);
-    }
-}
+#[path = "tgi_tests.rs"]
+mod tests;

@@ -187,12 +187,13 @@ pub(crate) async fn execute(setup: TrialSetup) -> (Result<TrialRun>, Option<Json
 /// ```no_run
 /// use llmbench::prelude::*;
 /// use llmbench::sim::{SimConfig, Simulator};
-/// let sim = Simulator::start(SimConfig::new()).unwrap();
+/// let sim = Simulator::start(SimConfig::new())?;
 /// let bench = Bench::new()
 ///     .workload(Workload::prompts(["Say hello."]).max_tokens(8))
 ///     .load(Load::users(2).requests(4));
-/// let run = llmbench::harness::run_once("hello", &bench, &Engine::openai(sim.url(), sim.model())).unwrap();
+/// let run = llmbench::harness::run_once("hello", &bench, &Engine::openai(sim.url(), sim.model()))?;
 /// assert_eq!(run.records.len(), 4);
+/// # Ok::<(), llmbench::Error>(())
 /// ```
 pub fn run_once(scenario: &str, bench: &crate::Bench, engine: &Engine) -> Result<TrialRun> {
     run_once_with(
