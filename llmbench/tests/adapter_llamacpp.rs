@@ -70,6 +70,7 @@ async fn send(path: &str, rec: Recorded, mode: Mode, options: &str) -> (Exchange
         prompt: "The capital of France is".into(),
         mode,
         max_tokens: 24,
+        stream: true,
     };
     let mut ex = Exchange::started(Instant::now());
     tokio::time::timeout(LIMIT, client.send(&req, &mut ex))

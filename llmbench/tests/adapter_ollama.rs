@@ -74,6 +74,7 @@ async fn send(replay: &Replay, spec: &str, mode: Mode) -> Exchange {
         prompt: "Hello, how are you?".into(),
         mode,
         max_tokens: 50,
+        stream: true,
     };
     let mut ex = Exchange::started(Instant::now());
     let sent = tokio::time::timeout(LIMIT, client.send(&req, &mut ex)).await;
@@ -442,6 +443,7 @@ async fn a_stalled_stream_times_out_and_keeps_its_tokens() {
         prompt: "Describe a rabbit".into(),
         mode: Mode::Completion,
         max_tokens: 50,
+        stream: true,
     };
     let mut ex = Exchange::started(Instant::now());
     tokio::time::timeout(LIMIT, client.send(&req, &mut ex))

@@ -62,6 +62,7 @@ fn replay(route: &str, path: &str, status: u16, content_type: &str, mode: Mode) 
                 prompt: "hi".into(),
                 mode,
                 max_tokens: 32,
+                stream: true,
             };
             runtime().block_on(async {
                 let (client, _) = connect(&engine).await.unwrap();
@@ -480,6 +481,7 @@ fn the_request_sent_is_what_the_engine_expects() {
             prompt: "Say hi.".into(),
             mode: Mode::Chat,
             max_tokens: 7,
+            stream: true,
         };
         client
             .send(&req, &mut Exchange::started(Instant::now()))

@@ -97,6 +97,7 @@ async fn send_to(url: &str, api: &str) -> Exchange {
         prompt,
         mode: Mode::Chat,
         max_tokens: 20,
+        stream: true,
     };
     let mut ex = Exchange::started(Instant::now());
     let sent = tokio::time::timeout(LIMIT, client.send(&req, &mut ex)).await;
@@ -561,6 +562,7 @@ async fn a_stalled_stream_times_out_with_its_tokens() {
         prompt: "p".into(),
         mode: Mode::Completion,
         max_tokens: 20,
+        stream: true,
     };
     let mut ex = Exchange::started(Instant::now());
     tokio::time::timeout(LIMIT, client.send(&req, &mut ex))

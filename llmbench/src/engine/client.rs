@@ -22,6 +22,9 @@ pub struct GenRequest {
     pub mode: Mode,
     /// The output budget.
     pub max_tokens: u32,
+    /// Stream the answer (every token timestamped as it arrives), or ask
+    /// for it in one piece (then TTFT is the whole answer's arrival).
+    pub stream: bool,
 }
 
 /// A model an engine serves, with what the engine says about it. Fields the

@@ -337,7 +337,7 @@ impl LlamaCppClient {
         let body = json!({
             "prompt": &*req.prompt,
             "n_predict": req.max_tokens,
-            "stream": true,
+            "stream": req.stream,
             "cache_prompt": true,
         });
         let fail = |ex: &mut Exchange, kind, status, message: String| {

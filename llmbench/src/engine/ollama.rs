@@ -318,7 +318,7 @@ impl OllamaClient {
                 json!({
                     "model": self.config.model,
                     "messages": [{"role": "user", "content": &*req.prompt}],
-                    "stream": true,
+                    "stream": req.stream,
                     "options": options,
                 }),
             ),
@@ -330,7 +330,7 @@ impl OllamaClient {
                     "model": self.config.model,
                     "prompt": &*req.prompt,
                     "raw": true,
-                    "stream": true,
+                    "stream": req.stream,
                     "options": options,
                 }),
             ),

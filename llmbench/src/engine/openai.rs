@@ -169,15 +169,14 @@ impl OpenAiClient {
     }
 
     fn body(&self, req: &GenRequest) -> (&'static str, Value) {
-        match self.config.route(req) {
+        let (path, mut body) = match self.config.route(req) {
             Mode::Chat => (
                 "/v1/chat/completions",
                 json!({
                     "model": self.config.model,
                     "messages": [{"role": "user", "content": &*req.prompt}],
                     "max_tokens": req.max_tokens,
-                    "stream": true,
-                    "stream_options": {"include_usage": true},
+                    "stream": req.stream,
                 }),
             ),
             Mode::Completion => (
@@ -186,11 +185,14 @@ impl OpenAiClient {
                     "model": self.config.model,
                     "prompt": &*req.prompt,
                     "max_tokens": req.max_tokens,
-                    "stream": true,
-                    "stream_options": {"include_usage": true},
+                    "stream": req.stream,
                 }),
             ),
+        };
+        if req.stream {
+            body["stream_options"] = json!({"include_usage": true});
         }
+        (path, body)
     }
 
     async fn stream(&self, req: &GenRequest, ex: &mut Exchange) {

@@ -403,17 +403,24 @@ impl TgiClient {
         if self.config.route(req) == Mode::Completion {
             let parameters = json!({"max_new_tokens": req.max_tokens, "details": true});
             let body = json!({"inputs": &*req.prompt, "parameters": parameters});
-            return (Route::Generate, "/generate_stream", body);
+            let path = if req.stream {
+                "/generate_stream"
+            } else {
+                "/generate"
+            };
+            return (Route::Generate, path, body);
         }
         // TGI serves one model; "tgi" is its documented placeholder name.
         let model = Some(self.config.model.as_str()).filter(|m| !m.is_empty());
-        let body = json!({
+        let mut body = json!({
             "model": model.unwrap_or("tgi"),
             "messages": [{"role": "user", "content": &*req.prompt}],
             "max_tokens": req.max_tokens,
-            "stream": true,
-            "stream_options": {"include_usage": true},
+            "stream": req.stream,
         });
+        if req.stream {
+            body["stream_options"] = json!({"include_usage": true});
+        }
         (Route::Chat, "/v1/chat/completions", body)
     }
 

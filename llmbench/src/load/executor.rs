@@ -161,6 +161,7 @@ pub(crate) async fn one_request(
         prompt: prompt.into(),
         mode: plan.workload.mode,
         max_tokens: plan.workload.max_tokens,
+        stream: plan.workload.stream,
     };
     let mut attempts = 0;
     let mut first_sent = None;

@@ -27,6 +27,7 @@ pub struct Workload {
     pub(crate) prompts: Arc<[String]>,
     pub(crate) mode: Mode,
     pub(crate) max_tokens: u32,
+    pub(crate) stream: bool,
 }
 
 /// Output budget used when a workload does not set one.
@@ -44,6 +45,7 @@ impl Workload {
             prompts: prompts.into_iter().map(Into::into).collect(),
             mode: Mode::Chat,
             max_tokens: DEFAULT_MAX_TOKENS,
+            stream: true,
         }
     }
 
@@ -62,6 +64,13 @@ impl Workload {
     /// The most tokens each request may generate (`max_tokens`).
     pub fn max_tokens(mut self, max_tokens: u32) -> Self {
         self.max_tokens = max_tokens;
+        self
+    }
+
+    /// Ask for answers in one piece instead of streamed (to compare the
+    /// two); each answer is then one arrival, so TTFT equals e2e latency.
+    pub fn stream(mut self, stream: bool) -> Self {
+        self.stream = stream;
         self
     }
 

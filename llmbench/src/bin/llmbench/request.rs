@@ -26,6 +26,9 @@ pub(crate) struct RequestArgs {
     /// Send the prompt raw to the completion route instead of as a chat message.
     #[arg(long)]
     completion: bool,
+    /// Ask for the answer in one piece instead of streamed.
+    #[arg(long)]
+    no_stream: bool,
     /// Print the request's full record as one JSON object (text included).
     #[arg(long)]
     json: bool,
@@ -120,6 +123,7 @@ pub(crate) fn run(args: RequestArgs) -> Result<ExitCode, String> {
             Mode::Chat
         },
         max_tokens: args.max_tokens,
+        stream: !args.no_stream,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
