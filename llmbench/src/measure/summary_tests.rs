@@ -1,4 +1,5 @@
 //! Unit tests of the aggregation into a summary.
+// Compiled only under #[cfg(test)], from the module that includes this file.
 
 use super::*;
 use crate::measure::{RequestError, RequestErrorKind};

@@ -1,4 +1,5 @@
 //! Unit tests of the Prometheus text parser.
+// Compiled only under #[cfg(test)], from the module that includes this file.
 
 use super::*;
 

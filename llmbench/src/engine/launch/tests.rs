@@ -1,5 +1,6 @@
 //! Tests of engine launch: fake engines (python3 one-liners) that load,
 //! time out, exit early, ignore SIGTERM or hold an address already.
+// Compiled only under #[cfg(test)], from the module that includes this file.
 
 use super::*;
 
