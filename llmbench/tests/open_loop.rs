@@ -123,3 +123,65 @@ fn a_warm_up_is_kept_in_the_records_and_left_out_of_the_summary() {
         "the summary counts what came after"
     );
 }
+
+#[test]
+fn a_user_ramp_adds_users_over_time() {
+    let sim = Simulator::start(
+        SimConfig::new()
+            .ttft_base(Duration::from_millis(10))
+            .per_prompt_token(Duration::ZERO)
+            .itl(Itl::Constant(Duration::from_millis(5)))
+            .max_concurrency(16),
+    )
+    .unwrap();
+    // 1 user at 0 ms, one more every 100 ms up to 4 at 300 ms, until 700 ms.
+    let load = Load::users(1)
+        .ramp_to(4, Duration::from_millis(400))
+        .for_duration(Duration::from_millis(700));
+    let bench = Bench::new().workload(workload()).load(load);
+    let run = run_once("ramp", &bench, &Engine::openai(sim.url(), sim.model())).unwrap();
+    let mut users: Vec<u32> = run.records.iter().map(|r| r.user).collect();
+    users.sort_unstable();
+    users.dedup();
+    assert_eq!(users, [0, 1, 2, 3], "four users in the end");
+    for r in &run.records {
+        // A user that joins at k x 100 ms sends nothing before then.
+        assert!(
+            r.scheduled_ms >= f64::from(r.user) * 100.0,
+            "user {} at {} ms",
+            r.user,
+            r.scheduled_ms
+        );
+    }
+}
+
+#[test]
+fn a_user_spike_adds_users_and_retires_them() {
+    let sim = Simulator::start(
+        SimConfig::new()
+            .ttft_base(Duration::from_millis(10))
+            .per_prompt_token(Duration::ZERO)
+            .itl(Itl::Constant(Duration::from_millis(5)))
+            .max_concurrency(16),
+    )
+    .unwrap();
+    let ms = Duration::from_millis;
+    let load = Load::users(1)
+        .spike_to(3, ms(200), ms(200))
+        .for_duration(ms(800));
+    let bench = Bench::new().workload(workload()).load(load);
+    let run = run_once("spike", &bench, &Engine::openai(sim.url(), sim.model())).unwrap();
+    let by = |u: u32| run.records.iter().filter(|r| r.user == u).count();
+    assert!(by(1) > 0 && by(2) > 0, "the spike's users sent requests");
+    assert!(
+        by(0) > by(1),
+        "the base user ran for the whole run, the spike's only during it"
+    );
+    for r in run.records.iter().filter(|r| r.user > 0) {
+        assert!(
+            r.scheduled_ms >= 200.0,
+            "spike users start at 200 ms: {} ms",
+            r.scheduled_ms
+        );
+    }
+}

@@ -399,18 +399,13 @@ fn bad_load_specs_are_rejected_naming_the_field() {
 }
 
 #[test]
-fn user_ramps_and_steps_fail_their_trial_until_the_executor_runs_them() {
-    let bench = Bench::new().workload(Workload::prompts(["hi"])).load(
-        Load::users(1)
-            .ramp_to(4, Duration::from_secs(1))
-            .for_secs(2),
-    );
+fn steps_fail_their_trial_until_the_harness_runs_them() {
+    let bench = Bench::new()
+        .workload(Workload::prompts(["hi"]))
+        .load(Load::users(1).for_secs(1).sweep([1, 2]));
     let engine = Engine::openai("http://127.0.0.1:9", "none");
-    let got = llmbench::harness::run_once("ramp", &bench, &engine).map(|run| run.records.len());
+    let got = llmbench::harness::run_once("steps", &bench, &engine).map(|run| run.records.len());
     let msg = got.err().map(|e| e.to_string()).unwrap_or_default();
-    assert!(
-        msg.contains("load.ramp: user ramps are not yet run"),
-        "{msg}"
-    );
+    assert!(msg.contains("load.steps: sequences of steps"), "{msg}");
     assert!(bench_error(Load::quick()) == "accepted");
 }

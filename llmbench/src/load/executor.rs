@@ -3,7 +3,7 @@
 //! open-loop schedule of arrivals (`open_loop.rs`), until the duration or the
 //! request count is reached or the run is stopped.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,6 +15,7 @@ use crate::engine::{EngineClient, GenRequest};
 use crate::measure::{Exchange, RecordContext, RequestError, RequestErrorKind, RequestRecord};
 use crate::workload::Workload;
 
+use super::schedule::user_curve;
 use super::{open_loop, Load};
 
 /// Everything one trial's load needs besides the client.
@@ -71,21 +72,63 @@ async fn run_closed_loop(
 ) {
     let next = Arc::new(AtomicU64::new(0));
     let deadline = plan.load.duration.map(|d| t0 + d);
-    let mut users = Vec::new();
-    for user in 0..plan.load.users {
-        let (plan, client, next, tx, stop) = (
-            plan.clone(),
-            client.clone(),
-            next.clone(),
-            tx.clone(),
-            stop.clone(),
-        );
-        users.push(tokio::spawn(async move {
-            let ctx = UserCtx { user, t0, deadline };
-            run_user(ctx, &plan, &*client, &next, &tx, stop).await;
-        }));
+    // How many users there are over time: constant, or a ramp or spike.
+    let changes: Vec<(Duration, u32)> = match user_curve(&plan.load) {
+        Ok(curve) => curve.changes().collect(),
+        Err(_) => vec![(Duration::ZERO, plan.load.users)],
+    };
+    let mut users: Vec<(Arc<AtomicBool>, tokio::task::JoinHandle<()>)> = Vec::new();
+    let mut active = 0usize;
+    let mut stop_watch = stop.clone();
+    for (at, wanted) in changes {
+        if !at.is_zero() {
+            tokio::select! {
+                () = tokio::time::sleep_until((t0 + at).into()) => {}
+                _ = stop_watch.wait_for(|s| *s) => break,
+            }
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            break;
+        }
+        let wanted = wanted as usize;
+        while active < wanted {
+            let user = u32::try_from(users.len()).unwrap_or(u32::MAX);
+            let retire = Arc::new(AtomicBool::new(false));
+            let (plan, client, next, tx, stop, flag) = (
+                plan.clone(),
+                client.clone(),
+                next.clone(),
+                tx.clone(),
+                stop.clone(),
+                retire.clone(),
+            );
+            users.push((
+                retire,
+                tokio::spawn(async move {
+                    let ctx = UserCtx {
+                        user,
+                        t0,
+                        deadline,
+                        retire: flag,
+                    };
+                    run_user(ctx, &plan, &*client, &next, &tx, stop).await;
+                }),
+            ));
+            active += 1;
+        }
+        // Fewer users: the newest retire once their request in flight ends.
+        while active > wanted {
+            active -= 1;
+            if let Some((flag, _)) = users
+                .iter()
+                .filter(|(f, _)| !f.load(Ordering::Relaxed))
+                .last()
+            {
+                flag.store(true, Ordering::Relaxed);
+            }
+        }
     }
-    for u in users {
+    for (_, u) in users {
         // A user task only ends by returning; a join error means it panicked,
         // which the records already sent survive.
         let _ = u.await;
@@ -96,10 +139,17 @@ struct UserCtx {
     user: u32,
     t0: Instant,
     deadline: Option<Instant>,
+    /// Set when a ramp down or the end of a spike retires this user.
+    retire: Arc<AtomicBool>,
 }
 
 async fn run_user(
-    UserCtx { user, t0, deadline }: UserCtx,
+    UserCtx {
+        user,
+        t0,
+        deadline,
+        retire,
+    }: UserCtx,
     plan: &Plan,
     client: &dyn EngineClient,
     next: &AtomicU64,
@@ -108,7 +158,10 @@ async fn run_user(
 ) {
     let think = plan.load.think_duration();
     loop {
-        if *stop.borrow() || deadline.is_some_and(|d| Instant::now() >= d) {
+        if *stop.borrow()
+            || retire.load(Ordering::Relaxed)
+            || deadline.is_some_and(|d| Instant::now() >= d)
+        {
             return;
         }
         let id = next.fetch_add(1, Ordering::Relaxed);
