@@ -119,11 +119,7 @@ async fn run_closed_loop(
         // Fewer users: the newest retire once their request in flight ends.
         while active > wanted {
             active -= 1;
-            if let Some((flag, _)) = users
-                .iter()
-                .filter(|(f, _)| !f.load(Ordering::Relaxed))
-                .last()
-            {
+            if let Some((flag, _)) = users.iter().rev().find(|(f, _)| !f.load(Ordering::Relaxed)) {
                 flag.store(true, Ordering::Relaxed);
             }
         }
