@@ -92,9 +92,6 @@ impl Bench {
             Error::scenario("load: not set; call .load(Load::users(n).for_secs(s))")
         })?;
         load.validate()?;
-        // Valid but not yet run by the executor: refuse rather than run it
-        // as some other shape.
-        load.check_runnable()?;
         for slo in &self.slos {
             slo.validate()?;
         }

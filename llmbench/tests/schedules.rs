@@ -399,13 +399,13 @@ fn bad_load_specs_are_rejected_naming_the_field() {
 }
 
 #[test]
-fn steps_fail_their_trial_until_the_harness_runs_them() {
+fn run_once_refuses_a_sequence_the_harness_runs_step_by_step() {
     let bench = Bench::new()
         .workload(Workload::prompts(["hi"]))
         .load(Load::users(1).for_secs(1).sweep([1, 2]));
     let engine = Engine::openai("http://127.0.0.1:9", "none");
     let got = llmbench::harness::run_once("steps", &bench, &engine).map(|run| run.records.len());
     let msg = got.err().map(|e| e.to_string()).unwrap_or_default();
-    assert!(msg.contains("load.steps: sequences of steps"), "{msg}");
+    assert!(msg.contains("load.steps: run_once runs one load"), "{msg}");
     assert!(bench_error(Load::quick()) == "accepted");
 }

@@ -155,7 +155,16 @@ fn bench_mode_writes_records_and_summary() {
 
 #[test]
 fn invalid_scenarios_fail_their_trial_and_the_rest_still_run() {
-    let out = fixture(&["--skip", "slow", "--skip", "completion", "--skip", "slo_"]);
+    let out = fixture(&[
+        "--skip",
+        "slow",
+        "--skip",
+        "completion",
+        "--skip",
+        "slo_",
+        "--skip",
+        "sweep",
+    ]);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(101), "{t}");
     assert!(line_of(&t, "ok_chat/sim").contains("[2/2 ok"), "{t}");
@@ -459,5 +468,40 @@ fn retries_are_off_by_default_and_counted_when_asked() {
     );
     let s = summary(&run_dir(&out_dir));
     assert_eq!(s["trials"][0]["retries"], u64::from(retried));
+    std::fs::remove_dir_all(out_dir).unwrap();
+}
+
+#[test]
+fn a_sweep_runs_each_step_as_its_own_result_set() {
+    let out_dir = temp_dir("sweep");
+    let out = fixture(&[
+        "--bench",
+        "--exact",
+        "sweep_users/sim",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(
+        t.contains("1 users: [4/4 ok") || t.contains("1 user: [4/4 ok"),
+        "{t}"
+    );
+    assert!(t.contains("2 users: [4/4 ok"), "{t}");
+    let dir = run_dir(&out_dir);
+    let s = summary(&dir);
+    let trials = s["trials"].as_array().unwrap();
+    assert_eq!(trials.len(), 2, "one result set per step");
+    let steps: Vec<&str> = trials.iter().map(|t| t["step"].as_str().unwrap()).collect();
+    assert_eq!(steps.len(), 2);
+    assert_eq!(trials[1]["users"], 2);
+    let recs = records(&dir);
+    assert_eq!(recs.len(), 8);
+    assert_eq!(
+        recs.iter()
+            .filter(|r| r.step.as_deref() == Some(steps[1]))
+            .count(),
+        4
+    );
     std::fs::remove_dir_all(out_dir).unwrap();
 }

@@ -283,6 +283,59 @@ impl Shared {
             bench.load = bench.load.smoke();
             bench.workload.max_tokens = bench.workload.max_tokens.min(SMOKE_MAX_TOKENS);
         }
+        let phases = bench.load.phases().to_vec();
+        if phases.len() <= 1 {
+            return self.run_phase(&scenario, &description, &bench, &engine, None, bench_mode);
+        }
+        // A sequence of steps: each runs as its own result set, one after
+        // the other, against the same engine.
+        let mut failures = Vec::new();
+        for phase in phases {
+            if *self.stop_tx.borrow() {
+                failures.push("not all steps ran: the run was interrupted".to_string());
+                break;
+            }
+            let step = phase
+                .level()
+                .map_or_else(|| "step".to_string(), |l| l.to_string());
+            if self.inline_figures {
+                print!("\n    {step:>12}: ");
+                let _ = std::io::stdout().flush();
+            }
+            let mut one = bench.clone();
+            one.load = phase;
+            if let Err(failed) = self.run_phase(
+                &scenario,
+                &description,
+                &one,
+                &engine,
+                Some(step.clone()),
+                bench_mode,
+            ) {
+                failures.push(format!("{step}: {}", failed.message().unwrap_or("failed")));
+            }
+        }
+        if self.inline_figures {
+            print!("\n    ");
+        }
+        if failures.is_empty() {
+            Ok(())
+        } else {
+            Err(failures.join("\n").into())
+        }
+    }
+
+    /// Run one load (a whole scenario, or one step of a sequence) and
+    /// record it in `summary.json`.
+    fn run_phase(
+        &self,
+        scenario: &str,
+        description: &str,
+        bench: &ValidBench,
+        engine: &Engine,
+        step: Option<String>,
+        bench_mode: bool,
+    ) -> std::result::Result<(), Failed> {
         let started = SystemTime::now();
         let (jsonl, log_dir) = if bench_mode {
             let (jsonl, dir) = self.take_jsonl(started).map_err(|e| e.chain())?;
@@ -292,10 +345,11 @@ impl Shared {
         };
         let stop = self.stop_tx.subscribe();
         let (engine_pid, result, jsonl) =
-            match self.launcher.ensure(&engine, &log_dir, &self.runtime, stop) {
+            match self.launcher.ensure(engine, &log_dir, &self.runtime, stop) {
                 Ok(engine_pid) => {
                     let setup = run::TrialSetup {
-                        scenario: scenario.clone(),
+                        scenario: scenario.to_string(),
+                        step: step.clone(),
                         engine: engine.clone(),
                         bench: bench.clone(),
                         request_timeout: self.request_timeout,
@@ -336,8 +390,9 @@ impl Shared {
                 Err(_) => engine.model().unwrap_or_default().to_string(),
             };
             let trial = TrialSummary {
-                scenario,
-                description,
+                scenario: scenario.to_string(),
+                step,
+                description: description.to_string(),
                 engine: engine.label().to_string(),
                 engine_kind: engine.kind().as_str(),
                 engine_url: engine.url().to_string(),

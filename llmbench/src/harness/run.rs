@@ -38,6 +38,7 @@ pub struct TrialRun {
 /// How to run a trial, beyond the scenario and the engine.
 pub(crate) struct TrialSetup {
     pub scenario: String,
+    pub step: Option<String>,
     pub engine: Engine,
     pub bench: ValidBench,
     pub request_timeout: Duration,
@@ -105,6 +106,7 @@ fn spawn_writer(
 pub(crate) async fn execute(setup: TrialSetup) -> (Result<TrialRun>, Option<JsonlWriter>) {
     let TrialSetup {
         scenario,
+        step,
         engine,
         bench,
         request_timeout,
@@ -142,6 +144,7 @@ pub(crate) async fn execute(setup: TrialSetup) -> (Result<TrialRun>, Option<Json
     };
     let plan = Arc::new(Plan {
         scenario: scenario.clone(),
+        step,
         engine: engine.label().to_string(),
         model: model.clone(),
         workload: bench.workload.clone(),
@@ -216,6 +219,12 @@ pub fn run_once_with(
     let bench = bench
         .validate()
         .map_err(|e| e.context(format!("scenario `{scenario}`")))?;
+    if bench.load.phases().len() > 1 {
+        return Err(Error::scenario(format!(
+            "scenario `{scenario}`: load.steps: run_once runs one load; run each of \
+             Load::phases() in turn, or run the scenario through the harness"
+        )));
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -223,6 +232,7 @@ pub fn run_once_with(
     let (_stop_tx, stop) = watch::channel(false);
     let setup = TrialSetup {
         scenario: scenario.to_string(),
+        step: None,
         engine: engine.clone(),
         bench,
         request_timeout,

@@ -22,6 +22,8 @@ use super::{open_loop, Load};
 #[derive(Clone, Debug)]
 pub(crate) struct Plan {
     pub scenario: String,
+    /// The step of a sequence this run is, if it is one.
+    pub step: Option<String>,
     pub engine: String,
     pub model: String,
     pub workload: Workload,
@@ -285,6 +287,7 @@ pub(crate) fn record(plan: &Plan, due: &Due, ex: Exchange) -> RequestRecord {
         latency_from_schedule: due.from_schedule,
     };
     let mut record = RequestRecord::from_exchange(&ctx, ex);
+    record.step.clone_from(&plan.step);
     record.warmup = plan
         .load
         .warmup()

@@ -23,21 +23,6 @@ impl Load {
     pub fn validate(&self) -> Result<()> {
         check(self, "load").map_err(Error::scenario)
     }
-
-    /// Whether this version's executor runs the shape as it is written. A
-    /// shape it would run as something else (an open loop as a closed one,
-    /// say) is refused rather than measured wrongly. Remove a clause here as
-    /// the executor learns the shape.
-    pub(crate) fn check_runnable(&self) -> Result<()> {
-        let refuse = |msg: &str| Err(Error::scenario(msg));
-        if self.steps.is_some() {
-            return refuse(
-                "load.steps: sequences of steps (Load::steps, .sweep) are not yet run by this \
-                 version of llmbench; write one scenario per step for now",
-            );
-        }
-        Ok(())
-    }
 }
 
 fn secs(d: Duration) -> String {
@@ -298,28 +283,6 @@ mod tests {
         for (load, want) in cases {
             let got = err(load);
             assert!(got.contains(want), "want `{want}`, got `{got}`");
-        }
-    }
-
-    #[test]
-    fn what_the_executor_does_not_run_yet_is_refused() {
-        for runnable in [
-            Load::users(3).for_secs(1),
-            Load::rate(2.0).poisson().requests(5),
-            Load::rate(1.0).ramp_to(4.0, s(1)).for_secs(2),
-            Load::rate(1.0).spike_to(8.0, s(1), s(1)).for_secs(3),
-            Load::users(1).think_time(s(1)).for_secs(2),
-            Load::users(1).for_secs(2).warmup_secs(1),
-            Load::spike_test(),
-            Load::users(1).ramp_to(4, s(1)).for_secs(2),
-        ] {
-            assert!(runnable.check_runnable().is_ok(), "{runnable:?}");
-        }
-        let refused = [(Load::users(1).for_secs(1).sweep([1, 2]), "load.steps")];
-        for (load, want) in refused {
-            assert!(load.validate().is_ok(), "{load:?}");
-            let got = load.check_runnable().map_err(|e| e.to_string());
-            assert!(got.as_ref().is_err_and(|e| e.contains(want)), "{got:?}");
         }
     }
 }

@@ -184,6 +184,9 @@ impl Exchange {
 pub struct RequestRecord {
     /// The scenario's name.
     pub scenario: String,
+    /// The step of a sequence of loads this request belongs to ("4 users").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
     /// The engine's label.
     pub engine: String,
     /// The model asked for.
@@ -311,6 +314,7 @@ impl RequestRecord {
         };
         RequestRecord {
             scenario: ctx.scenario.to_string(),
+            step: None,
             engine: ctx.engine.to_string(),
             model: ctx.model.to_string(),
             request_id: ctx.request_id,

@@ -125,6 +125,7 @@ mod tests {
     fn record(ttft: f64, e2e: f64, gaps: &[f64], tokens: u32) -> RequestRecord {
         RequestRecord {
             scenario: "s".into(),
+            step: None,
             engine: "e".into(),
             model: "m".into(),
             request_id: 0,

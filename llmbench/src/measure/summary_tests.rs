@@ -7,6 +7,7 @@ use crate::measure::{RequestError, RequestErrorKind};
 fn record(sent: f64, ttft: f64, e2e: f64, gaps: &[f64], tokens: u32) -> RequestRecord {
     RequestRecord {
         scenario: "s".into(),
+        step: None,
         engine: "e".into(),
         model: "m".into(),
         request_id: 0,

@@ -154,6 +154,10 @@ pub(crate) enum TrialStatus {
 #[derive(Clone, Debug, Serialize)]
 pub(crate) struct TrialSummary {
     pub scenario: String,
+    /// The step of a sequence (`Load::steps`, `.sweep`) these figures are
+    /// for, as its level ("4 users", "2 req/s"); absent for a single load.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
     pub description: String,
     pub engine: String,
     pub engine_kind: &'static str,
