@@ -185,6 +185,30 @@ impl ClientConfig {
         }
     }
 
+    /// GET `path` of the engine, for an administrative call (10 s limit):
+    /// the URL, the status and the body. Only a missing answer is an error;
+    /// the caller judges the status with the engine's own error shape.
+    pub(crate) async fn get(
+        &self,
+        http: &reqwest::Client,
+        path: &str,
+    ) -> Result<(String, reqwest::StatusCode, String)> {
+        let url = format!("{}{path}", self.base);
+        let fail = |what: &str| Error::new(ErrorKind::Engine, format!("GET {url}: {what}"));
+        let resp = self
+            .authorize(http.get(&url))
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await
+            .map_err(|e| fail("no answer").with_source(e))?;
+        let status = resp.status();
+        let body = resp
+            .text()
+            .await
+            .map_err(|e| fail("reading the body").with_source(e))?;
+        Ok((url, status, body))
+    }
+
     /// POST `body` as JSON to `url`, with `ex.sent_at` read just before the
     /// request leaves. When no response comes (refused, reset, DNS), the
     /// failure is recorded in `ex` and the result is `None`.

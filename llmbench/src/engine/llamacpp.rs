@@ -253,10 +253,6 @@ impl LlamaCppClient {
         })
     }
 
-    fn authorize(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-        self.config.authorize(req)
-    }
-
     /// An administrative call: `method path` with an optional JSON body,
     /// answered with JSON that `parse` reads. Errors name the URL, the
     /// status and the engine's own message, or quote what could not be read.
@@ -270,6 +266,7 @@ impl LlamaCppClient {
         let url = format!("{}{path}", self.config.base);
         let fail = |what: String| Error::new(ErrorKind::Engine, format!("{method} {url}: {what}"));
         let mut builder = self
+            .config
             .authorize(self.http.request(method.clone(), &url))
             .timeout(ADMIN_TIMEOUT);
         if let Some(body) = body {

@@ -2,7 +2,7 @@
 //! with Ollama's own token counts and nanosecond timings; `/api/tags` and
 //! `/api/ps` for models, `/api/version` for health and version.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use futures_util::future::BoxFuture;
 use serde::Deserialize;
@@ -253,26 +253,10 @@ impl OllamaClient {
         })
     }
 
-    /// Ollama needs no key; one is sent when configured (a proxy may want it).
-    fn authorize(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-        self.config.authorize(req)
-    }
-
     /// `GET path`'s body; a non-2xx answer is an error with Ollama's message.
     async fn get_text(&self, path: &str) -> Result<String> {
-        let url = format!("{}{path}", self.config.base);
+        let (url, status, body) = self.config.get(&self.http, path).await?;
         let fail = |what: String| Error::new(ErrorKind::Engine, format!("GET {url}: {what}"));
-        let resp = self
-            .authorize(self.http.get(&url))
-            .timeout(Duration::from_secs(10))
-            .send()
-            .await
-            .map_err(|e| fail("no answer".into()).with_source(e))?;
-        let status = resp.status();
-        let body = resp
-            .text()
-            .await
-            .map_err(|e| fail("reading the body".into()).with_source(e))?;
         if !status.is_success() {
             return Err(fail(format!("answered {status}: {}", error_message(&body))));
         }

@@ -136,25 +136,10 @@ impl OpenAiClient {
         })
     }
 
-    fn authorize(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-        self.config.authorize(req)
-    }
-
     /// The ids of the models the server lists at `/v1/models`.
     pub(crate) async fn list_models(&self) -> Result<Vec<ModelInfo>> {
-        let url = format!("{}/v1/models", self.config.base);
+        let (url, status, body) = self.config.get(&self.http, "/v1/models").await?;
         let fail = |what: String| Error::new(ErrorKind::Engine, format!("GET {url}: {what}"));
-        let resp = self
-            .authorize(self.http.get(&url))
-            .timeout(Duration::from_secs(10))
-            .send()
-            .await
-            .map_err(|e| fail("no answer".into()).with_source(e))?;
-        let status = resp.status();
-        let body = resp
-            .text()
-            .await
-            .map_err(|e| fail("reading the body".into()).with_source(e))?;
         if !status.is_success() {
             return Err(fail(format!("answered {status}: {}", error_message(&body))));
         }
@@ -447,6 +432,7 @@ impl EngineClient for OpenAiClient {
             let url = format!("{}/health", self.config.base);
             let fail = |what: String| Error::new(ErrorKind::Engine, format!("GET {url}: {what}"));
             let resp = self
+                .config
                 .authorize(self.http.get(&url))
                 .timeout(Duration::from_secs(10))
                 .send()
@@ -471,6 +457,7 @@ impl EngineClient for OpenAiClient {
             let body = json!({ "model": self.config.model, "prompt": text });
             let fail = |what: String| Error::new(ErrorKind::Engine, format!("POST {url}: {what}"));
             let resp = self
+                .config
                 .authorize(self.http.post(&url))
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
                 .body(body.to_string())
@@ -505,6 +492,7 @@ impl EngineClient for OpenAiClient {
             // vLLM answers `/version`; others 404, which means "not told".
             let url = format!("{}/version", self.config.base);
             let Ok(resp) = self
+                .config
                 .authorize(self.http.get(&url))
                 .timeout(Duration::from_secs(10))
                 .send()

@@ -32,7 +32,7 @@
 //!   `x-total-time` in ms, `x-compute-time` in s); streams get none, and
 //!   absent stays `None`.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use futures_util::future::BoxFuture;
 use serde::Deserialize;
@@ -395,10 +395,6 @@ impl TgiClient {
         })
     }
 
-    fn authorize(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-        self.config.authorize(req)
-    }
-
     fn request(&self, req: &GenRequest) -> (Route, &'static str, Value) {
         if self.config.route(req) == Mode::Completion {
             let parameters = json!({"max_new_tokens": req.max_tokens, "details": true});
@@ -427,20 +423,8 @@ impl TgiClient {
     /// `GET path`: the body when the status is a success, else an error
     /// with the engine's message (`what` says what a failure means).
     async fn get(&self, path: &str, what: &str) -> Result<String> {
-        let url = format!("{}{path}", self.config.base);
+        let (url, status, body) = self.config.get(&self.http, path).await?;
         let fail = |why: String| Error::new(ErrorKind::Engine, format!("GET {url}: {why}"));
-        let resp = self
-            .authorize(self.http.get(&url))
-            .timeout(Duration::from_secs(10))
-            .send();
-        let resp = resp
-            .await
-            .map_err(|e| fail("no answer".into()).with_source(e))?;
-        let status = resp.status();
-        let body = resp
-            .text()
-            .await
-            .map_err(|e| fail("reading the body".into()).with_source(e))?;
         if !status.is_success() {
             return Err(fail(format!(
                 "{what}answered {status}: {}",

@@ -2,6 +2,7 @@
 // Compiled only under #[cfg(test)], from the module that includes this file.
 
 use super::*;
+use std::time::Duration;
 
 /// Drive the fold without a socket: one event per millisecond.
 fn fold(route: Route, events: &[&str]) -> (Fold, Exchange) {
