@@ -137,7 +137,7 @@ pub(crate) async fn execute(setup: TrialSetup) -> (Result<TrialRun>, Option<Json
         })
     };
     let (tx, rx) = mpsc::channel();
-    let aggregate = Aggregate::with_slos(&bench.slos);
+    let aggregate = Aggregate::with_slos(&bench.slos).with_phases(&bench.load);
     let writer = match spawn_writer(rx, jsonl, keep_records, stop_tx.clone(), aggregate) {
         Ok(writer) => writer,
         Err(e) => return (Err(e), None),

@@ -2,11 +2,15 @@
 //! aggregation into a [`Summary`] per scenario and engine. Definitions of every
 //! metric are in `docs/metrics.md`.
 
+mod phases;
 mod record;
 mod slo_eval;
 mod summary;
+#[cfg(test)]
+mod test_support;
 pub mod warnings;
 
+pub use phases::{PhaseSummary, Recovery, RECOVERED_WITHIN};
 pub use record::{
     Exchange, LiveText, RecordContext, RequestError, RequestErrorKind, RequestRecord, ServerTimings,
 };

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
+use super::phases::{PhaseSummary, Phases, Recovery};
 use super::slo_eval::{self, SloCheck};
 use super::RequestRecord;
 use crate::slo::{Slo, SloMetric, SloThreshold};
@@ -39,7 +40,7 @@ pub struct Distribution {
 
 /// Accumulates one metric: exact moments, HDR percentiles.
 #[derive(Clone, Debug)]
-struct Metric {
+pub(super) struct Metric {
     hist: Histogram<u64>,
     /// Values are stored as integers of `1 / scale` units.
     scale: f64,
@@ -51,7 +52,7 @@ struct Metric {
 }
 
 impl Metric {
-    fn new(scale: f64) -> Self {
+    pub(super) fn new(scale: f64) -> Self {
         Metric {
             // `new` only fails for more than 5 significant digits; 3 is fixed here.
             hist: Histogram::new(3)
@@ -65,7 +66,7 @@ impl Metric {
         }
     }
 
-    fn add(&mut self, value: f64) {
+    pub(super) fn add(&mut self, value: f64) {
         if !value.is_finite() || value < 0.0 {
             return;
         }
@@ -81,8 +82,29 @@ impl Metric {
         let _ = self.hist.record(scaled);
     }
 
+    /// Fold `other`'s values into this one (moments by Chan's rule).
+    pub(super) fn merge(&mut self, other: &Metric) {
+        if other.count == 0 {
+            return;
+        }
+        let n = (self.count + other.count) as f64;
+        let delta = other.mean - self.mean;
+        self.mean += delta * other.count as f64 / n;
+        self.m2 += other.m2 + delta * delta * self.count as f64 * other.count as f64 / n;
+        self.count += other.count;
+        self.min = self.min.min(other.min);
+        self.max = self.max.max(other.max);
+        // Same precision both sides, auto-resize on: adding cannot fail.
+        let _ = self.hist.add(&other.hist);
+    }
+
+    /// How many values were added.
+    pub(super) fn count(&self) -> u64 {
+        self.count
+    }
+
     /// The value at `quantile` (in [0, 1]), within HDR precision.
-    fn quantile(&self, quantile: f64) -> Option<f64> {
+    pub(super) fn quantile(&self, quantile: f64) -> Option<f64> {
         (self.count > 0).then(|| {
             (self.hist.value_at_quantile(quantile) as f64 / self.scale).clamp(self.min, self.max)
         })
@@ -133,6 +155,8 @@ pub struct Aggregate {
     slos: Vec<SloThreshold>,
     /// Successful requests that met every threshold.
     good: u64,
+    /// Per phase of a ramp or spike, when the load has one.
+    phases: Option<Box<Phases>>,
 }
 
 /// Distributions of what the engine reported about itself.
@@ -222,6 +246,7 @@ impl Default for Aggregate {
             coverage: BTreeMap::new(),
             slos: Vec::new(),
             good: 0,
+            phases: None,
         }
     }
 }
@@ -295,6 +320,14 @@ pub struct Summary {
     /// `measure::warnings`); empty when there are none.
     #[serde(default)]
     pub warnings: Vec<String>,
+    /// For a ramp or spike, the figures of each phase (`before`, `spike`,
+    /// `after`; `ramp`, `hold`), by the time requests were scheduled;
+    /// empty for a steady load.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub phases: Vec<PhaseSummary>,
+    /// For a spike: how long the engine took to get its pre-spike TTFT back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery: Option<Recovery>,
 }
 
 impl Aggregate {
@@ -310,6 +343,19 @@ impl Aggregate {
         }
     }
 
+    /// This aggregate, also split by the phases of `load`'s ramp or spike
+    /// (each phase judged by the same SLOs), with the recovery after a
+    /// spike; a steady load has no phases.
+    pub fn with_phases(mut self, load: &crate::Load) -> Self {
+        self.phases = Phases::new(load, &self).map(Box::new);
+        self
+    }
+
+    /// The median (or any quantile) TTFT so far, in ms.
+    pub(super) fn ttft_quantile(&self, q: f64) -> Option<f64> {
+        self.ttft.quantile(q)
+    }
+
     /// Whether `r` succeeded and met every threshold; `None` without SLOs.
     /// What [`RequestRecord::slo_met`] holds.
     pub fn slo_met(&self, r: &RequestRecord) -> Option<bool> {
@@ -320,6 +366,9 @@ impl Aggregate {
     pub fn add(&mut self, r: &RequestRecord) {
         if r.warmup {
             return; // kept in requests.jsonl, left out of the figures
+        }
+        if let Some(phases) = &mut self.phases {
+            phases.add(r);
         }
         self.requests += 1;
         self.retries += u64::from(r.retries);
@@ -412,6 +461,10 @@ impl Aggregate {
     pub fn summary(&self) -> Summary {
         let mut summary = self.summary_figures();
         summary.warnings = super::warnings::client_warnings(&summary);
+        if let Some(phases) = &self.phases {
+            summary.phases = phases.summaries();
+            summary.recovery = phases.recovery();
+        }
         summary
     }
 
@@ -489,6 +542,8 @@ impl Aggregate {
                 .collect(),
             warnings: Vec::new(),
             retries: self.retries,
+            phases: Vec::new(),
+            recovery: None,
         }
     }
 }
