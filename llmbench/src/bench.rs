@@ -95,6 +95,12 @@ impl Bench {
         for slo in &self.slos {
             slo.validate()?;
         }
+        if load.capacity_search().is_some() && self.slos.is_empty() {
+            return Err(Error::scenario(
+                "load.find_capacity: searches for the rate that meets the SLOs, and the \
+                 scenario has none; add one with .slo(Slo::ttft_p95_ms(..))",
+            ));
+        }
         if let Some(engine) = &self.engine {
             engine.check_supported()?;
         }

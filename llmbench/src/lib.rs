@@ -55,5 +55,6 @@ pub use workload::{Mode, Workload, DEFAULT_MAX_TOKENS};
 
 /// Everything a bench file needs: `use llmbench::prelude::*;`.
 pub mod prelude {
+    pub use crate::load::Capacity;
     pub use crate::{llm_bench, Bench, Engine, Load, Slo, SloChain, SloMetric, Workload};
 }

@@ -164,6 +164,8 @@ fn invalid_scenarios_fail_their_trial_and_the_rest_still_run() {
         "slo_",
         "--skip",
         "sweep",
+        "--skip",
+        "seq_",
     ]);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(101), "{t}");
@@ -412,6 +414,7 @@ fn ctrl_c_keeps_every_finished_request() {
 }
 
 mod launch;
+mod sequences;
 
 #[test]
 fn retries_are_off_by_default_and_counted_when_asked() {
@@ -488,8 +491,21 @@ fn a_sweep_runs_each_step_as_its_own_result_set() {
         "{t}"
     );
     assert!(t.contains("2 users: [4/4 ok"), "{t}");
+    assert!(
+        t.contains("scaling     req/s"),
+        "the scaling table follows: {t}"
+    );
+    assert!(
+        t.contains("    saturation: ") || t.contains("    no saturation: "),
+        "{t}"
+    );
     let dir = run_dir(&out_dir);
     let s = summary(&dir);
+    let table = &s["scaling"][0];
+    assert_eq!(table["scenario"], "sweep_users");
+    assert_eq!(table["unit"], "users");
+    assert_eq!(table["rows"].as_array().unwrap().len(), 2);
+    assert_eq!(table["rows"][1]["level"], 2.0);
     let trials = s["trials"].as_array().unwrap();
     assert_eq!(trials.len(), 2, "one result set per step");
     let steps: Vec<&str> = trials.iter().map(|t| t["step"].as_str().unwrap()).collect();

@@ -2,7 +2,7 @@
 //! on its line, its phases and the scaling table of a sequence of steps.
 
 use super::TrialRun;
-use crate::measure::Summary;
+use crate::measure::{ScalingTable, Summary};
 use crate::report::TrialStatus;
 
 /// How a trial ended and, if it failed, why; `judge_slos`: whether a missed
@@ -131,6 +131,40 @@ pub(super) fn phase_line(s: &Summary) -> Option<String> {
         });
     }
     Some(line)
+}
+
+/// The scaling table of a sequence, a header and one line per step, then
+/// the saturation point.
+pub(super) fn scaling_lines(t: &ScalingTable) -> String {
+    let opt = |v: Option<f64>| v.map_or_else(|| "-".to_string(), fmt_ms);
+    let mut out = vec![format!(
+        "    {:>16} {:>9} {:>10} {:>9} {:>9} {:>9} {:>9}",
+        "scaling", "req/s", "tok/s", "ttft p50", "ttft p99", "e2e p50", "goodput"
+    )];
+    for r in &t.rows {
+        out.push(format!(
+            "    {:>16} {:>9.2} {:>10.0} {:>9} {:>9} {:>9} {:>9}",
+            r.step,
+            r.request_throughput,
+            r.output_token_throughput,
+            opt(r.ttft_p50_ms),
+            opt(r.ttft_p99_ms),
+            opt(r.e2e_p50_ms),
+            r.goodput
+                .map_or_else(|| "-".to_string(), |g| format!("{g:.2}")),
+        ));
+    }
+    out.push(match &t.saturation {
+        Some(sat) => format!(
+            "    saturation: {} ({:.2} req/s); {}",
+            sat.step, sat.request_throughput, sat.why
+        ),
+        None => format!(
+            "    no saturation: throughput kept growing with the load (peak at {})",
+            t.peak_step.as_deref().unwrap_or("-")
+        ),
+    });
+    out.join("\n")
 }
 
 #[cfg(test)]

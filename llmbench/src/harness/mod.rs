@@ -8,6 +8,7 @@ mod engines;
 mod lines;
 mod registry;
 mod run;
+mod sequence;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -25,8 +26,10 @@ pub use run::{run_once, run_once_with, TrialRun};
 
 use crate::engine::{Engine, Timeouts};
 use crate::error::{Error, Result};
-use crate::measure::Aggregate;
-use crate::report::{self, JsonlWriter, RunDir, RunSummary, TrialStatus, TrialSummary};
+use crate::measure::{Aggregate, ScalingTable, Summary};
+use crate::report::{
+    self, CapacityEntry, JsonlWriter, RunDir, RunSummary, TrialStatus, TrialSummary,
+};
 use crate::sim::{SimConfig, Simulator};
 use crate::ValidBench;
 
@@ -103,6 +106,16 @@ struct RunState {
     started_at: String,
     jsonl: Option<JsonlWriter>,
     trials: Vec<TrialSummary>,
+    scaling: Vec<ScalingTable>,
+    capacity: Vec<CapacityEntry>,
+}
+
+/// One trial: a scenario on an engine.
+struct TrialCtx {
+    scenario: String,
+    description: String,
+    engine: Engine,
+    bench_mode: bool,
 }
 
 fn prepare(args: &mut Args) -> Result<(Vec<Trial>, Arc<Shared>)> {
@@ -284,63 +297,46 @@ impl Shared {
             bench.load = bench.load.smoke();
             bench.workload.max_tokens = bench.workload.max_tokens.min(SMOKE_MAX_TOKENS);
         }
-        let phases = bench.load.phases().to_vec();
-        if phases.len() <= 1 {
-            return self.run_phase(&scenario, &description, &bench, &engine, None, bench_mode);
-        }
-        // A sequence of steps: each runs as its own result set, one after
-        // the other, against the same engine.
-        let mut failures = Vec::new();
-        for phase in phases {
-            if *self.stop_tx.borrow() {
-                failures.push("not all steps ran: the run was interrupted".to_string());
-                break;
+        let trial = TrialCtx {
+            scenario,
+            description,
+            engine,
+            bench_mode,
+        };
+        if bench_mode {
+            if let Some(search) = bench.load.capacity_search() {
+                return self.run_capacity(&trial, &bench, search);
             }
-            let step = phase
-                .level()
-                .map_or_else(|| "step".to_string(), |l| l.to_string());
-            if self.inline_figures {
-                print!("\n    {step:>12}: ");
-                let _ = std::io::stdout().flush();
-            }
-            let mut one = bench.clone();
-            one.load = phase;
-            if let Err(failed) = self.run_phase(
-                &scenario,
-                &description,
-                &one,
-                &engine,
-                Some(step.clone()),
-                bench_mode,
-            ) {
-                failures.push(format!("{step}: {}", failed.message().unwrap_or("failed")));
+            if bench.load.phases().len() > 1 {
+                return self.run_steps(&trial, &bench);
             }
         }
-        if self.inline_figures {
-            print!("\n    ");
-        }
-        if failures.is_empty() {
-            Ok(())
-        } else {
-            Err(failures.join("\n").into())
-        }
+        self.run_phase(&trial, &bench, None, bench_mode).0
     }
 
     /// Run one load (a whole scenario, or one step of a sequence) and
-    /// record it in `summary.json`.
+    /// record it in `summary.json`; `judge_slos`: a missed SLO fails it.
+    /// Returns the verdict and, when it ran, its figures.
     fn run_phase(
         &self,
-        scenario: &str,
-        description: &str,
+        trial: &TrialCtx,
         bench: &ValidBench,
-        engine: &Engine,
         step: Option<String>,
-        bench_mode: bool,
-    ) -> std::result::Result<(), Failed> {
+        judge_slos: bool,
+    ) -> (std::result::Result<(), Failed>, Option<Summary>) {
+        let TrialCtx {
+            scenario,
+            description,
+            engine,
+            bench_mode,
+        } = trial;
+        let bench_mode = *bench_mode;
         let started = SystemTime::now();
         let (jsonl, log_dir) = if bench_mode {
-            let (jsonl, dir) = self.take_jsonl(started).map_err(|e| e.chain())?;
-            (jsonl, dir.join("engines"))
+            match self.take_jsonl(started) {
+                Ok((jsonl, dir)) => (jsonl, dir.join("engines")),
+                Err(e) => return (Err(e.chain().into()), None),
+            }
         } else {
             (None, self.smoke_logs.clone())
         };
@@ -369,7 +365,7 @@ impl Shared {
         let (status, mut error) = match &result {
             // Smoke runs prove a scenario works: one or two shortened
             // requests say nothing about its percentiles.
-            Ok(run) => lines::verdict(run, bench_mode),
+            Ok(run) => lines::verdict(run, judge_slos),
             Err(why) if interrupted => (TrialStatus::Interrupted, Some(why.clone())),
             Err(why) => (TrialStatus::Failed, Some(why.clone())),
         };
@@ -411,7 +407,9 @@ impl Shared {
                 error: error.clone(),
                 summary: summary.clone(),
             };
-            self.record_trial(trial, jsonl).map_err(|e| e.chain())?;
+            if let Err(e) = self.record_trial(trial, jsonl) {
+                return (Err(e.chain().into()), None);
+            }
         }
         if self.inline_figures && result.is_ok() {
             print!("{} ", lines::headline(&summary));
@@ -420,9 +418,10 @@ impl Shared {
             }
             let _ = std::io::stdout().flush();
         }
+        let figures = result.is_ok().then_some(summary);
         match error {
-            None => Ok(()),
-            Some(msg) => Err(msg.into()),
+            None => (Ok(()), figures),
+            Some(msg) => (Err(msg.into()), figures),
         }
     }
 
@@ -438,6 +437,8 @@ impl Shared {
                 started_at: report::rfc3339(now),
                 jsonl: Some(jsonl),
                 trials: Vec::new(),
+                scaling: Vec::new(),
+                capacity: Vec::new(),
             });
         }
         let run = run
@@ -447,17 +448,26 @@ impl Shared {
     }
 
     fn record_trial(&self, trial: TrialSummary, jsonl: Option<JsonlWriter>) -> Result<()> {
+        self.update_summary(|run| {
+            run.jsonl = jsonl;
+            run.trials.push(trial);
+        })
+    }
+
+    /// Change the run's state with `change`, then rewrite `summary.json`.
+    fn update_summary(&self, change: impl FnOnce(&mut RunState)) -> Result<()> {
         let mut guard = lock(&self.run);
         let Some(run) = guard.as_mut() else {
             return Ok(());
         };
-        run.jsonl = jsonl;
-        run.trials.push(trial);
+        change(run);
         run.dir.write_summary(&RunSummary {
             schema: report::SCHEMA,
             llmbench_version: env!("CARGO_PKG_VERSION"),
             started_at: &run.started_at,
             trials: &run.trials,
+            scaling: &run.scaling,
+            capacity: &run.capacity,
         })
     }
 

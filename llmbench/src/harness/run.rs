@@ -219,6 +219,12 @@ pub fn run_once_with(
     let bench = bench
         .validate()
         .map_err(|e| e.context(format!("scenario `{scenario}`")))?;
+    if bench.load.capacity_search().is_some() {
+        return Err(Error::scenario(format!(
+            "scenario `{scenario}`: load.find_capacity: run_once runs one load; run the \
+             scenario through the harness, which runs the search"
+        )));
+    }
     if bench.load.phases().len() > 1 {
         return Err(Error::scenario(format!(
             "scenario `{scenario}`: load.steps: run_once runs one load; run each of \

@@ -7,6 +7,7 @@
 //! of steps. Arrival times and user counts over time come from [`schedule`],
 //! pure functions of a shape and a seed; [`Load::validate`] checks a shape.
 
+mod capacity;
 pub(crate) mod executor;
 mod open_loop;
 pub mod schedule;
@@ -14,6 +15,8 @@ mod validate;
 
 use std::fmt;
 use std::time::Duration;
+
+pub use capacity::{Capacity, CapacityResult, CapacityRun, Search};
 
 /// How hard a load runs: a number of users or a rate.
 ///
@@ -119,6 +122,8 @@ pub struct Load {
     pub(crate) requests: Option<u64>,
     /// `Some`: a sequence of loads run one after another, one result set each.
     pub(crate) steps: Option<Vec<Load>>,
+    /// `Some`: run this open loop at the rates a capacity search picks.
+    pub(crate) capacity: Option<Capacity>,
     /// The first builder call that did not fit: (field, why).
     pub(crate) misuse: Option<(&'static str, String)>,
 }
@@ -138,6 +143,7 @@ impl Load {
             duration: None,
             requests: None,
             steps: None,
+            capacity: None,
             misuse: None,
         }
     }
@@ -220,6 +226,40 @@ impl Load {
             })
             .collect();
         Load::steps(steps)
+    }
+
+    /// Search for the highest rate at which a share of requests (90% by
+    /// default) meets every SLO of the scenario, by bisection: this open
+    /// loop (its arrivals, duration or request count) runs once per rate
+    /// tried, each run its own result set, and the summary gives the
+    /// capacity. The scenario needs an SLO.
+    ///
+    /// ```
+    /// use llmbench::load::Capacity;
+    /// use llmbench::prelude::*;
+    /// let load = Load::rate(1.0).poisson().for_secs(20).find_capacity(Capacity::between(1.0, 64.0));
+    /// assert!(load.validate().is_ok());
+    /// assert!(Load::users(4).for_secs(20).find_capacity(Capacity::between(1.0, 8.0)).validate().is_err());
+    /// ```
+    pub fn find_capacity(mut self, search: Capacity) -> Self {
+        if self.rate.is_none() || self.steps.is_some() {
+            self.note_misuse(
+                "find_capacity",
+                "searches the rate of one open loop (Load::rate(r)...)".into(),
+            );
+        } else if self.profile != Profile::Steady {
+            self.note_misuse(
+                "find_capacity",
+                "searches a steady rate; a ramp or spike has no single rate".into(),
+            );
+        }
+        self.capacity = Some(search);
+        self
+    }
+
+    /// The capacity search this load runs, if any.
+    pub fn capacity_search(&self) -> Option<Capacity> {
+        self.capacity
     }
 
     /// Closed loop: each user waits `pause` after an answer before sending

@@ -45,9 +45,17 @@ fn check(load: &Load, at: &str) -> std::result::Result<(), String> {
             if step.steps.is_some() {
                 return Err(format!("{at}: a step cannot be a sequence of steps itself"));
             }
+            if step.capacity.is_some() {
+                return Err(format!(
+                    "{at}.find_capacity: a sequence of steps cannot also search for capacity"
+                ));
+            }
             check(step, &at)?;
         }
         return Ok(());
+    }
+    if let Some((field, why)) = load.capacity.as_ref().and_then(|c| c.problem()) {
+        return Err(format!("{at}.{field}: {why}"));
     }
     match load.rate {
         None if load.users == 0 => {

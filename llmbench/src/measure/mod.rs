@@ -4,6 +4,7 @@
 
 mod phases;
 mod record;
+mod scaling;
 mod slo_eval;
 mod summary;
 #[cfg(test)]
@@ -14,6 +15,7 @@ pub use phases::{PhaseSummary, Recovery, RECOVERED_WITHIN};
 pub use record::{
     Exchange, LiveText, RecordContext, RequestError, RequestErrorKind, RequestRecord, ServerTimings,
 };
+pub use scaling::{scaling_table, Saturation, ScalingRow, ScalingTable};
 pub use slo_eval::SloCheck;
 pub use summary::{Aggregate, Distribution, ServerSummary, Summary, COVERED_METRICS};
 

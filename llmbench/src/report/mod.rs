@@ -188,6 +188,15 @@ pub(crate) struct TrialSummary {
     pub summary: Summary,
 }
 
+/// What a capacity search of one scenario x engine found.
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct CapacityEntry {
+    pub scenario: String,
+    pub engine: String,
+    #[serde(flatten)]
+    pub result: crate::load::CapacityResult,
+}
+
 /// The whole of `summary.json`.
 #[derive(Debug, Serialize)]
 pub(crate) struct RunSummary<'a> {
@@ -195,6 +204,12 @@ pub(crate) struct RunSummary<'a> {
     pub llmbench_version: &'static str,
     pub started_at: &'a str,
     pub trials: &'a [TrialSummary],
+    /// Per sequence of steps, the steps side by side and the saturation point.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    pub scaling: &'a [crate::measure::ScalingTable],
+    /// Per capacity search, what it found.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    pub capacity: &'a [CapacityEntry],
 }
 
 #[cfg(test)]

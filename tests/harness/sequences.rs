@@ -1,0 +1,92 @@
+//! Trials of several runs: a spike's phases and recovery, and a capacity
+//! search against an engine that serves one request at a time.
+
+use super::*;
+
+#[test]
+fn a_spike_reports_its_phases_and_the_recovery() {
+    let out_dir = temp_dir("spike");
+    let out = fixture(&[
+        "--bench",
+        "--exact",
+        "seq_spike/sim",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(t.contains("      phases: before ttft p50 "), "{t}");
+    assert!(t.contains(" | spike ttft p50 "), "{t}");
+    let s = summary(&run_dir(&out_dir));
+    let trial = &s["trials"][0];
+    let phases = trial["phases"].as_array().unwrap();
+    let names: Vec<&str> = phases
+        .iter()
+        .map(|p| p["phase"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["before", "spike", "after"]);
+    let counts: Vec<u64> = phases
+        .iter()
+        .map(|p| p["summary"]["requests"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        counts.iter().sum::<u64>(),
+        trial["requests"].as_u64().unwrap()
+    );
+    // 6 arrivals before the spike, 20 in it, 10 after (give or take the one
+    // on each edge).
+    assert!((19..=21).contains(&counts[1]), "{counts:?}");
+    assert!(trial["recovery"]["baseline_ttft_p50_ms"].as_f64().unwrap() > 0.0);
+    std::fs::remove_dir_all(out_dir).unwrap();
+}
+
+#[test]
+fn a_capacity_search_brackets_the_rate_the_engine_can_serve_within_its_slo() {
+    // One request at a time, about 30 ms each: at most about 33 requests/s.
+    // Below 20/s nothing queues (TTFT 20 ms, the SLO is 100 ms at p90);
+    // above 66/s the 20th request waits over 300 ms.
+    let engine = Simulator::start(
+        SimConfig::new()
+            .ttft_base(Duration::from_millis(20))
+            .per_prompt_token(Duration::ZERO)
+            .itl(llmbench::sim::Itl::Constant(Duration::from_millis(5)))
+            .max_concurrency(1),
+    )
+    .unwrap();
+    let out_dir = temp_dir("capacity");
+    let spec = format!("openai={},name=one-slot", engine.url());
+    let out = fixture(&[
+        "--bench",
+        "--exact",
+        "seq_capacity/one-slot",
+        "--engine",
+        &spec,
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    let t = text(&out);
+    assert!(
+        out.status.success(),
+        "runs that miss the SLO do not fail the search: {t}"
+    );
+    assert!(t.contains("capacity 10.000 req/s: [20/20 ok"), "{t}");
+    assert!(t.contains("    capacity "), "{t}");
+    let s = summary(&run_dir(&out_dir));
+    let found = &s["capacity"][0];
+    assert_eq!(found["scenario"], "seq_capacity");
+    assert_eq!(found["target_attainment"], 0.9);
+    let ok = found["capacity_rate"].as_f64().unwrap();
+    let bad = found["lowest_failing_rate"].as_f64().unwrap();
+    assert!((20.0..=66.0).contains(&ok) && ok < bad, "{found}");
+    let runs = found["runs"].as_array().unwrap();
+    assert!(runs.len() <= 6, "{found}");
+    assert_eq!(runs[0]["rate"], 10.0);
+    assert_eq!(runs[1]["rate"], 200.0);
+    assert_eq!(runs[1]["passed"], false);
+    // Each run is a result set of its own.
+    let trials = s["trials"].as_array().unwrap();
+    assert_eq!(trials.len(), runs.len());
+    assert_eq!(trials[0]["step"], "capacity 10.000 req/s");
+    assert_eq!(engine.requests_seen(), 20 * runs.len() as u64);
+    std::fs::remove_dir_all(out_dir).unwrap();
+}
