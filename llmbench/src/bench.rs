@@ -29,6 +29,7 @@ pub struct Bench {
     pub(crate) slos: Vec<Slo>,
     pub(crate) engine: Option<Engine>,
     pub(crate) seed: Option<u64>,
+    pub(crate) compare_streaming: bool,
 }
 
 impl Bench {
@@ -64,6 +65,25 @@ impl Bench {
     /// Seed for every random choice (prompt order, ...); default [`DEFAULT_SEED`].
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = Some(seed);
+        self
+    }
+
+    /// Run the scenario twice, streamed and then with answers in one piece
+    /// (`Workload::stream(false)`), each its own result set, and compare
+    /// the two: what streaming costs or saves in end-to-end latency and
+    /// throughput on this engine. Not for a sequence of steps or a
+    /// capacity search.
+    ///
+    /// ```
+    /// use llmbench::prelude::*;
+    /// let bench = Bench::new()
+    ///     .workload(Workload::prompts(["Say hello."]).max_tokens(16))
+    ///     .load(Load::users(4).requests(40))
+    ///     .compare_streaming();
+    /// assert!(bench.validate().is_ok());
+    /// ```
+    pub fn compare_streaming(mut self) -> Self {
+        self.compare_streaming = true;
         self
     }
 
@@ -104,12 +124,20 @@ impl Bench {
         if let Some(engine) = &self.engine {
             engine.check_supported()?;
         }
+        if self.compare_streaming && (load.phases().len() > 1 || load.capacity_search().is_some()) {
+            return Err(Error::scenario(
+                "compare_streaming: compares one load streamed and not; a sequence of steps \
+                 or a capacity search would multiply the runs (set Workload::stream(false) \
+                 on a copy of the scenario instead)",
+            ));
+        }
         Ok(ValidBench {
             workload,
             load,
             slos: self.slos.clone(),
             engine: self.engine.clone(),
             seed: self.seed.unwrap_or(DEFAULT_SEED),
+            compare_streaming: self.compare_streaming,
         })
     }
 }
@@ -122,6 +150,8 @@ pub struct ValidBench {
     pub(crate) slos: Vec<Slo>,
     pub(crate) engine: Option<Engine>,
     pub(crate) seed: u64,
+    /// Run streamed and not, and compare.
+    pub(crate) compare_streaming: bool,
 }
 
 impl ValidBench {
@@ -187,6 +217,8 @@ mod tests {
             Default::default()
         )))
         .contains("slo.percentile"));
+        let sweep = ok().load(Load::users(1).requests(1).sweep([1, 2]));
+        assert!(err(sweep.compare_streaming()).starts_with("invalid scenario: compare_streaming: "));
     }
 
     #[test]

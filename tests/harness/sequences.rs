@@ -90,3 +90,36 @@ fn a_capacity_search_brackets_the_rate_the_engine_can_serve_within_its_slo() {
     assert_eq!(engine.requests_seen(), 20 * runs.len() as u64);
     std::fs::remove_dir_all(out_dir).unwrap();
 }
+
+#[test]
+fn compare_streaming_runs_both_ways_and_compares() {
+    let out_dir = temp_dir("streaming");
+    let out = fixture(&[
+        "--bench",
+        "--exact",
+        "seq_streaming/sim",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(t.contains("      stream: [6/6 ok"), "{t}");
+    assert!(t.contains("   no stream: [6/6 ok"), "{t}");
+    assert!(t.contains("    no stream vs stream: e2e p50 "), "{t}");
+    let dir = run_dir(&out_dir);
+    let s = summary(&dir);
+    let c = &s["streaming"][0];
+    assert_eq!(c["scenario"], "seq_streaming");
+    assert_eq!(c["stream"]["requests"], 6);
+    assert_eq!(c["no_stream"]["requests"], 6);
+    assert!(c["e2e_p50_change"].is_f64(), "{c}");
+    let recs = records(&dir);
+    let whole: Vec<_> = recs
+        .iter()
+        .filter(|r| r.step.as_deref() == Some("no stream"))
+        .collect();
+    assert_eq!(whole.len(), 6);
+    // An unstreamed answer arrives in one piece.
+    assert!(whole.iter().all(|r| r.content_chunks == 1), "{whole:?}");
+    std::fs::remove_dir_all(out_dir).unwrap();
+}

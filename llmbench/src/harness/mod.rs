@@ -26,7 +26,7 @@ pub use run::{run_once, run_once_with, TrialRun};
 
 use crate::engine::{Engine, Timeouts};
 use crate::error::{Error, Result};
-use crate::measure::{Aggregate, ScalingTable, Summary};
+use crate::measure::{Aggregate, ScalingTable, StreamingComparison, Summary};
 use crate::report::{
     self, CapacityEntry, JsonlWriter, RunDir, RunSummary, TrialStatus, TrialSummary,
 };
@@ -108,6 +108,7 @@ struct RunState {
     trials: Vec<TrialSummary>,
     scaling: Vec<ScalingTable>,
     capacity: Vec<CapacityEntry>,
+    streaming: Vec<StreamingComparison>,
 }
 
 /// One trial: a scenario on an engine.
@@ -310,6 +311,9 @@ impl Shared {
             if bench.load.phases().len() > 1 {
                 return self.run_steps(&trial, &bench);
             }
+            if bench.compare_streaming {
+                return self.run_streaming_comparison(&trial, &bench);
+            }
         }
         self.run_phase(&trial, &bench, None, bench_mode).0
     }
@@ -439,6 +443,7 @@ impl Shared {
                 trials: Vec::new(),
                 scaling: Vec::new(),
                 capacity: Vec::new(),
+                streaming: Vec::new(),
             });
         }
         let run = run
@@ -468,6 +473,7 @@ impl Shared {
             trials: &run.trials,
             scaling: &run.scaling,
             capacity: &run.capacity,
+            streaming: &run.streaming,
         })
     }
 

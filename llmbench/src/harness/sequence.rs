@@ -10,7 +10,7 @@ use libtest_mimic::Failed;
 
 use super::{lines, Shared, TrialCtx};
 use crate::load::{Capacity, Load, Search};
-use crate::measure::scaling_table;
+use crate::measure::{scaling_table, StreamingComparison};
 use crate::report::CapacityEntry;
 use crate::ValidBench;
 
@@ -125,6 +125,44 @@ impl Shared {
         match failure {
             None => Ok(()),
             Some(why) => Err(why.into()),
+        }
+    }
+}
+
+impl Shared {
+    /// Run the scenario streamed, then unstreamed, each its own result set,
+    /// and compare the two.
+    pub(super) fn run_streaming_comparison(&self, trial: &TrialCtx, bench: &ValidBench) -> Verdict {
+        let mut failures = Vec::new();
+        let mut figures = Vec::new();
+        for (step, stream) in [("stream", true), ("no stream", false)] {
+            if *self.stop_tx.borrow() {
+                failures.push("not both runs ran: the run was interrupted".to_string());
+                break;
+            }
+            self.step_line(step);
+            let mut one = bench.clone();
+            one.workload.stream = stream;
+            let (verdict, summary) = self.run_phase(trial, &one, Some(step.to_string()), true);
+            if let Err(failed) = verdict {
+                failures.push(format!("{step}: {}", failed.message().unwrap_or("failed")));
+            }
+            figures.extend(summary);
+        }
+        if let [streamed, whole] = figures.as_slice() {
+            let c =
+                StreamingComparison::new(&trial.scenario, trial.engine.label(), streamed, whole);
+            self.below(&format!("    {}", c.describe()));
+            if let Err(e) = self.update_summary(|run| run.streaming.push(c)) {
+                failures.push(e.chain());
+            }
+        } else if self.inline_figures {
+            print!("\n    ");
+        }
+        if failures.is_empty() {
+            Ok(())
+        } else {
+            Err(failures.join("\n").into())
         }
     }
 }

@@ -6,6 +6,7 @@ mod phases;
 mod record;
 mod scaling;
 mod slo_eval;
+mod streaming;
 mod summary;
 #[cfg(test)]
 mod test_support;
@@ -17,6 +18,7 @@ pub use record::{
 };
 pub use scaling::{scaling_table, Saturation, ScalingRow, ScalingTable};
 pub use slo_eval::SloCheck;
+pub use streaming::{StreamingComparison, StreamingFigures};
 pub use summary::{Aggregate, Distribution, ServerSummary, Summary, COVERED_METRICS};
 
 use std::time::Duration;

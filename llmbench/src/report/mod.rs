@@ -210,6 +210,9 @@ pub(crate) struct RunSummary<'a> {
     /// Per capacity search, what it found.
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     pub capacity: &'a [CapacityEntry],
+    /// Per scenario run streamed and not (`Bench::compare_streaming`).
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    pub streaming: &'a [crate::measure::StreamingComparison],
 }
 
 #[cfg(test)]
