@@ -225,6 +225,13 @@ pub fn run_once_with(
              Load::phases() in turn, or run the scenario through the harness"
         )));
     }
+    // Each stream holds a descriptor: raise the soft limit, and refuse a
+    // load that certainly needs more than the hard one allows. (An
+    // in-process simulator's descriptors cannot be told apart here, so
+    // each stream counts as one: the check never refuses what might fit.)
+    super::limits::raise_to_hard();
+    super::limits::ensure(&bench.load, request_timeout, false)
+        .map_err(|e| e.context(format!("scenario `{scenario}`")))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
