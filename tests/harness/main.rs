@@ -150,6 +150,25 @@ fn bench_mode_writes_records_and_summary() {
             assert!(chat[metric][stat].is_f64(), "{metric}.{stat} in {chat}");
         }
     }
+    // The client's own CPU use, the in-process simulator's threads left out.
+    let cpu = &chat["client_cpu"];
+    if cfg!(target_os = "linux") {
+        for field in ["cpu_s", "wall_s", "cores_share"] {
+            assert!(cpu[field].is_f64(), "client_cpu.{field} in {cpu}");
+        }
+        assert!(cpu["cores"].as_u64().unwrap() >= 1, "{cpu}");
+        let threads = cpu["threads"].as_object().unwrap();
+        for name in ["llmbench-client", "llmbench-writer"] {
+            assert!(threads.contains_key(name), "{name} in {cpu}");
+        }
+        assert!(
+            threads.keys().all(|name| !name.starts_with("llmbench-sim")),
+            "{cpu}"
+        );
+    } else {
+        assert!(cpu.is_null(), "{cpu}");
+    }
+    assert!(chat["warnings"].as_array().unwrap().is_empty(), "{chat}");
     std::fs::remove_dir_all(out_dir).unwrap();
 }
 

@@ -2,11 +2,13 @@
 //! aggregation into a [`Summary`] per scenario and engine. Definitions of every
 //! metric are in `docs/metrics.md`.
 
+pub(crate) mod client_cpu;
 mod record;
 mod slo_eval;
 mod summary;
 pub mod warnings;
 
+pub use client_cpu::ClientCpu;
 pub use record::{
     Exchange, LiveText, RecordContext, RequestError, RequestErrorKind, RequestRecord, ServerTimings,
 };
