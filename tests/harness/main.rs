@@ -150,6 +150,25 @@ fn bench_mode_writes_records_and_summary() {
             assert!(chat[metric][stat].is_f64(), "{metric}.{stat} in {chat}");
         }
     }
+    // The client's own CPU use, the in-process simulator's threads left out.
+    let cpu = &chat["client_cpu"];
+    if cfg!(target_os = "linux") {
+        for field in ["cpu_s", "wall_s", "cores_share"] {
+            assert!(cpu[field].is_f64(), "client_cpu.{field} in {cpu}");
+        }
+        assert!(cpu["cores"].as_u64().unwrap() >= 1, "{cpu}");
+        let threads = cpu["threads"].as_object().unwrap();
+        for name in ["llmbench-client", "llmbench-writer"] {
+            assert!(threads.contains_key(name), "{name} in {cpu}");
+        }
+        assert!(
+            threads.keys().all(|name| !name.starts_with("llmbench-sim")),
+            "{cpu}"
+        );
+    } else {
+        assert!(cpu.is_null(), "{cpu}");
+    }
+    assert!(chat["warnings"].as_array().unwrap().is_empty(), "{chat}");
     std::fs::remove_dir_all(out_dir).unwrap();
 }
 
@@ -166,6 +185,8 @@ fn invalid_scenarios_fail_their_trial_and_the_rest_still_run() {
         "sweep",
         "--skip",
         "seq_",
+        "--skip",
+        "streams",
     ]);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(101), "{t}");
@@ -175,6 +196,44 @@ fn invalid_scenarios_fail_their_trial_and_the_rest_still_run() {
     assert!(t.contains("scenario `bad_build`"), "{t}");
     assert!(t.contains("`openai=not-a-url`"), "{t}");
     assert!(t.contains("1 passed; 2 failed"), "{t}");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_load_beyond_the_open_files_limit_fails_up_front_saying_how_to_raise_it() {
+    let out_dir = temp_dir("nofile");
+    // 2,000 users need 4,000 descriptors with the simulator in process.
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(r#"ulimit -n 1024 && exec "$0" "$@""#)
+        .arg(FIXTURE)
+        .args(["--bench", "--exact", "streams_2k/sim"])
+        .args(["--out", out_dir.to_str().unwrap()])
+        .env_remove("LLMBENCH_ENGINE")
+        .env_remove("LLMBENCH_ENGINES")
+        .output()
+        .unwrap();
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(101), "{t}");
+    assert!(line_of(&t, "streams_2k/sim").contains("FAILED"), "{t}");
+    assert!(
+        t.contains("the load needs 2000 streams open at once (2 descriptors each")
+            && t.contains("but the open-files limit is 1024 (hard 1024)")
+            && t.contains("raise it with `ulimit -n"),
+        "{t}"
+    );
+    let dir = run_dir(&out_dir);
+    assert!(records(&dir).is_empty(), "no request was sent");
+    let trial = &summary(&dir)["trials"][0];
+    assert_eq!(trial["status"], "failed", "{trial}");
+    assert!(
+        trial["error"]
+            .as_str()
+            .unwrap()
+            .contains("open-files limit"),
+        "{trial}"
+    );
+    std::fs::remove_dir_all(out_dir).unwrap();
 }
 
 #[test]

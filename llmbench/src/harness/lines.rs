@@ -2,7 +2,7 @@
 //! on its line, its phases and the scaling table of a sequence of steps.
 
 use super::TrialRun;
-use crate::measure::{ScalingTable, Summary};
+use crate::measure::{warnings, ScalingTable, Summary};
 use crate::report::TrialStatus;
 
 /// How a trial ended and, if it failed, why; `judge_slos`: whether a missed
@@ -81,10 +81,21 @@ pub(super) fn headline(s: &Summary) -> String {
             share * 100.0
         ));
     }
-    if let (false, Some(lag)) = (s.warnings.is_empty(), &s.schedule_lag) {
+    if let (true, Some(lag)) = (warnings::lag_exceeded(s), &s.schedule_lag) {
         parts.push(format!(
             "WARNING: the client fell behind its schedule (send lag p99 {})",
             fmt_ms(lag.p99)
+        ));
+    }
+    if let Some(cpu) = s.client_cpu.as_ref().filter(|c| warnings::cpu_exceeded(c)) {
+        let busiest = match (&cpu.busiest_thread, cpu.busiest_thread_share) {
+            (Some(name), Some(share)) => format!(", {name} {:.0}% of a core", share * 100.0),
+            _ => String::new(),
+        };
+        parts.push(format!(
+            "WARNING: the client was busy ({:.0}% of {} cores{busiest}); see summary.json warnings",
+            cpu.cores_share * 100.0,
+            cpu.cores
         ));
     }
     format!("[{}]", parts.join(" | "))
@@ -170,6 +181,41 @@ pub(super) fn scaling_lines(t: &ScalingTable) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::measure::{Aggregate, ClientCpu};
+
+    fn busy(cores_share: f64, busiest: f64) -> ClientCpu {
+        ClientCpu {
+            cpu_s: 2.0 * cores_share * 10.0,
+            wall_s: 10.0,
+            cores: 2,
+            cores_share,
+            busiest_thread: Some("llmbench-client".into()),
+            busiest_thread_share: Some(busiest),
+            threads: Default::default(),
+        }
+    }
+
+    #[test]
+    fn a_busy_client_shows_on_the_trial_line() {
+        let calm = Aggregate::default()
+            .summary()
+            .with_client_cpu(Some(busy(0.4, 0.5)));
+        assert!(!headline(&calm).contains("WARNING"), "{}", headline(&calm));
+        let busy = Aggregate::default()
+            .summary()
+            .with_client_cpu(Some(busy(0.92, 0.97)));
+        let line = headline(&busy);
+        assert!(
+            line.contains(
+                "WARNING: the client was busy (92% of 2 cores, llmbench-client 97% of a core)"
+            ),
+            "{line}"
+        );
+        assert!(
+            !line.contains("fell behind"),
+            "no lag, no lag warning: {line}"
+        );
+    }
 
     #[test]
     fn durations_print_with_sensible_precision() {

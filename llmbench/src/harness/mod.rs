@@ -5,6 +5,7 @@
 mod cli;
 mod config;
 mod engines;
+mod limits;
 mod lines;
 mod registry;
 mod run;
@@ -138,6 +139,12 @@ fn prepare(args: &mut Args) -> Result<(Vec<Trial>, Arc<Shared>)> {
         }
     }
     let (request_timeout, timeouts) = args.timeouts()?;
+    // Each stream holds a descriptor; the usual soft limit of 1,024 is far
+    // below what a big load needs. A trial that needs more than the limit
+    // allows says so before it starts (`limits::ensure`).
+    if let raised @ limits::RaiseOutcome::Failed(_) = limits::raise_to_hard() {
+        eprintln!("llmbench: {raised}");
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("llmbench-client")
@@ -345,26 +352,28 @@ impl Shared {
             (None, self.smoke_logs.clone())
         };
         let stop = self.stop_tx.subscribe();
-        let (engine_pid, result, jsonl) =
-            match self.launcher.ensure(engine, &log_dir, &self.runtime, stop) {
-                Ok(engine_pid) => {
-                    let setup = run::TrialSetup {
-                        scenario: scenario.to_string(),
-                        step: step.clone(),
-                        engine: engine.clone(),
-                        bench: bench.clone(),
-                        request_timeout: self.request_timeout,
-                        retries: self.retries,
-                        timeouts: self.timeouts,
-                        keep_records: false,
-                        jsonl,
-                        stop: self.stop_tx.subscribe(),
-                    };
-                    let (result, jsonl) = self.runtime.block_on(run::execute(setup));
-                    (engine_pid, result.map_err(|e| e.chain()), jsonl)
-                }
-                Err(why) => (None, Err(why), jsonl),
-            };
+        let launched = self
+            .check_limits(bench, engine)
+            .and_then(|()| self.launcher.ensure(engine, &log_dir, &self.runtime, stop));
+        let (engine_pid, result, jsonl) = match launched {
+            Ok(engine_pid) => {
+                let setup = run::TrialSetup {
+                    scenario: scenario.to_string(),
+                    step: step.clone(),
+                    engine: engine.clone(),
+                    bench: bench.clone(),
+                    request_timeout: self.request_timeout,
+                    retries: self.retries,
+                    timeouts: self.timeouts,
+                    keep_records: false,
+                    jsonl,
+                    stop: self.stop_tx.subscribe(),
+                };
+                let (result, jsonl) = self.runtime.block_on(run::execute(setup));
+                (engine_pid, result.map_err(|e| e.chain()), jsonl)
+            }
+            Err(why) => (None, Err(why), jsonl),
+        };
         let interrupted = *self.stop_tx.borrow();
         let (status, mut error) = match &result {
             // Smoke runs prove a scenario works: one or two shortened
@@ -426,6 +435,24 @@ impl Shared {
         match error {
             None => (Ok(()), figures),
             Some(msg) => (Err(msg.into()), figures),
+        }
+    }
+
+    /// Whether the open-files limit allows `bench`'s load against
+    /// `engine` (raising it if need be), or why not; a load that only may
+    /// need more gets a note on stderr.
+    fn check_limits(&self, bench: &ValidBench, engine: &Engine) -> std::result::Result<(), String> {
+        // The simulator started here holds the other end of every stream.
+        let in_process = lock(&self.sim)
+            .as_ref()
+            .is_some_and(|sim| sim.url() == engine.url());
+        match limits::ensure(&bench.load, self.request_timeout, in_process) {
+            Ok(None) => Ok(()),
+            Ok(Some(note)) => {
+                eprintln!("llmbench: note: {note}");
+                Ok(())
+            }
+            Err(e) => Err(e.chain()),
         }
     }
 

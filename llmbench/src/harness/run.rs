@@ -14,7 +14,7 @@ use tokio::sync::watch;
 use crate::engine::{self, Engine, Timeouts};
 use crate::error::{Error, ErrorKind, Result};
 use crate::load::executor::{self, Plan};
-use crate::measure::{Aggregate, RequestRecord, Summary};
+use crate::measure::{client_cpu, Aggregate, RequestRecord, Summary};
 use crate::report::JsonlWriter;
 use crate::ValidBench;
 
@@ -153,8 +153,18 @@ pub(crate) async fn execute(setup: TrialSetup) -> (Result<TrialRun>, Option<Json
         request_timeout,
         retries,
     });
+    // The client's own CPU use over the load, to tell whether the client,
+    // not the engine, was busy.
+    let cpu_before = client_cpu::sample();
+    // Holding a sender keeps the writer thread alive until the second
+    // sample, so its time shows under its own name.
+    let writer_open = tx.clone();
     let t0 = Instant::now();
     executor::run(plan, client, t0, tx, stop_rx.clone()).await;
+    let cpu = cpu_before
+        .zip(client_cpu::sample())
+        .map(|(before, after)| client_cpu::between(&before, &after, client_cpu::available_cores()));
+    drop(writer_open);
     forward.abort();
     let stopped = *stop_rx.borrow();
     let joined = tokio::task::spawn_blocking(move || writer.join())
@@ -177,7 +187,7 @@ pub(crate) async fn execute(setup: TrialSetup) -> (Result<TrialRun>, Option<Json
         t0,
         model,
         records: outcome.records,
-        summary: outcome.aggregate.summary(),
+        summary: outcome.aggregate.summary().with_client_cpu(cpu),
         first_errors: outcome.first_errors,
         stopped,
     };
@@ -231,6 +241,13 @@ pub fn run_once_with(
              Load::phases() in turn, or run the scenario through the harness"
         )));
     }
+    // Each stream holds a descriptor: raise the soft limit, and refuse a
+    // load that certainly needs more than the hard one allows. (An
+    // in-process simulator's descriptors cannot be told apart here, so
+    // each stream counts as one: the check never refuses what might fit.)
+    super::limits::raise_to_hard();
+    super::limits::ensure(&bench.load, request_timeout, false)
+        .map_err(|e| e.context(format!("scenario `{scenario}`")))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

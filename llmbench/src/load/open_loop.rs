@@ -144,6 +144,9 @@ fn dropped(plan: &Plan, due: &Due, cap: u32) -> crate::measure::RequestRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::{GenRequest, ModelInfo};
+    use crate::measure::{Aggregate, Exchange};
+    use futures_util::future::BoxFuture;
 
     #[test]
     fn the_pacer_never_hands_over_early() {
@@ -172,5 +175,109 @@ mod tests {
         let stop = Arc::new(AtomicBool::new(true));
         pace(arrivals, Instant::now() + Duration::from_secs(1), tx, stop);
         assert!(rx.try_recv().is_err());
+    }
+
+    /// A client that does heavy synchronous work for each request (as a
+    /// slow tokenizer or a blocking log write would) on its runtime worker
+    /// thread, which runs nothing else meanwhile, then answers at once.
+    struct BlockingClient {
+        work: Duration,
+    }
+
+    impl EngineClient for BlockingClient {
+        fn send<'a>(&'a self, _req: &'a GenRequest, ex: &'a mut Exchange) -> BoxFuture<'a, ()> {
+            Box::pin(async move {
+                std::thread::sleep(self.work);
+                let now = Instant::now();
+                ex.first_byte_at = Some(now);
+                ex.content_at.push(now);
+                ex.output_tokens = Some(1);
+                ex.ended_at = now;
+            })
+        }
+
+        fn models(&self) -> BoxFuture<'_, crate::Result<Vec<ModelInfo>>> {
+            Box::pin(async { Ok(Vec::new()) })
+        }
+
+        fn health(&self) -> BoxFuture<'_, crate::Result<()>> {
+            Box::pin(async { Ok(()) })
+        }
+
+        fn version(&self) -> BoxFuture<'_, crate::Result<Option<String>>> {
+            Box::pin(async { Ok(None) })
+        }
+    }
+
+    /// The client made to lag on purpose: 400 arrivals/s for 60 requests,
+    /// on 2 runtime workers that each block 20 ms per request, so at most
+    /// 100 sends/s start. Whatever the machine, the k-th send to start
+    /// (from 0) starts at least 20 ms x floor(k / 2) after t0, while every
+    /// arrival is scheduled by 147.5 ms: the 30 sends started last start
+    /// at 300 ms or later, at least 152.5 ms late. (Lower bounds only, from
+    /// `thread::sleep` never waking early: no timing tolerance.)
+    #[test]
+    fn a_client_that_cannot_keep_up_says_so_and_its_lag_is_in_the_latency() {
+        let work = Duration::from_millis(20);
+        let plan = Arc::new(Plan {
+            scenario: "lagging".into(),
+            step: None,
+            engine: "blocking".into(),
+            model: "m".into(),
+            workload: crate::Workload::prompts(["hi"]).max_tokens(1),
+            load: crate::Load::rate(400.0).requests(60),
+            seed: 1,
+            request_timeout: Duration::from_secs(60),
+            retries: 0,
+        });
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (_stop_tx, stop) = watch::channel(false);
+        let t0 = Instant::now();
+        runtime.block_on(run(plan, Arc::new(BlockingClient { work }), t0, tx, stop));
+        let records: Vec<_> = rx.try_iter().collect();
+        assert_eq!(records.len(), 60, "every arrival was sent and recorded");
+        let mut late = 0;
+        for r in &records {
+            assert!(r.success, "{:?}", r.error);
+            assert!(r.latency_from_schedule);
+            assert_eq!(r.scheduled_ms, r.request_id as f64 * 2.5);
+            // Latency counts from the scheduled send: the client's own
+            // delay is in it (no coordinated omission), then the work.
+            let work_ms = work.as_secs_f64() * 1e3;
+            assert!(
+                r.e2e_latency_ms >= r.schedule_lag_ms + work_ms - 1e-3,
+                "request {}: e2e {} ms, lag {} ms",
+                r.request_id,
+                r.e2e_latency_ms,
+                r.schedule_lag_ms
+            );
+            if r.schedule_lag_ms >= 152.5 - 1e-3 {
+                late += 1;
+                assert!(r.e2e_latency_ms >= 172.5 - 1e-3, "{}", r.e2e_latency_ms);
+            }
+        }
+        assert!(late >= 30, "{late} of 60 sends at least 152.5 ms late");
+        let mut aggregate = Aggregate::default();
+        records.iter().for_each(|r| aggregate.add(r));
+        let summary = aggregate.summary();
+        let lag = summary.schedule_lag.as_ref().unwrap();
+        assert!(lag.p99 >= 152.5 - 1e-3, "{lag:?}");
+        assert!(summary.e2e_latency.as_ref().unwrap().max >= 172.5 - 1e-3);
+        assert_eq!(summary.warnings.len(), 1, "{:?}", summary.warnings);
+        assert!(
+            summary.warnings[0].starts_with("the client fell behind its schedule: send lag"),
+            "{:?}",
+            summary.warnings
+        );
+        assert!(
+            summary.warnings[0].contains("the client, not the engine, may be the limit"),
+            "{:?}",
+            summary.warnings
+        );
     }
 }

@@ -2,6 +2,7 @@
 //! aggregation into a [`Summary`] per scenario and engine. Definitions of every
 //! metric are in `docs/metrics.md`.
 
+pub(crate) mod client_cpu;
 mod phases;
 mod record;
 mod scaling;
@@ -12,6 +13,7 @@ mod summary;
 mod test_support;
 pub mod warnings;
 
+pub use client_cpu::ClientCpu;
 pub use phases::{PhaseSummary, Recovery, RECOVERED_WITHIN};
 pub use record::{
     Exchange, LiveText, RecordContext, RequestError, RequestErrorKind, RequestRecord, ServerTimings,

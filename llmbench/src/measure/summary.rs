@@ -316,6 +316,11 @@ pub struct Summary {
     /// Retries sent in all (only with `--retries`).
     #[serde(default)]
     pub retries: u64,
+    /// The client's own CPU use over the trial (the in-process
+    /// simulator's threads left out); `None` off Linux, or when not
+    /// measured (an aggregate of records alone).
+    #[serde(default)]
+    pub client_cpu: Option<super::ClientCpu>,
     /// Signs that the client, not the engine, limited the run (see
     /// `measure::warnings`); empty when there are none.
     #[serde(default)]
@@ -540,6 +545,7 @@ impl Aggregate {
                 .iter()
                 .map(|t| SloCheck::new(t, self.metric(t.metric).quantile(t.percentile / 100.0)))
                 .collect(),
+            client_cpu: None,
             warnings: Vec::new(),
             retries: self.retries,
             phases: Vec::new(),
