@@ -39,7 +39,7 @@ pub mod harness;
 pub mod load;
 pub mod measure;
 pub mod monitor;
-mod report;
+pub mod report;
 pub mod sim;
 mod slo;
 mod workload;

@@ -27,10 +27,9 @@ pub use run::{run_once, run_once_with, TrialRun};
 
 use crate::engine::{Engine, Timeouts};
 use crate::error::{Error, Result};
-use crate::measure::{Aggregate, ScalingTable, StreamingComparison, Summary};
-use crate::report::{
-    self, CapacityEntry, JsonlWriter, RunDir, RunSummary, TrialStatus, TrialSummary,
-};
+use crate::measure::{Aggregate, Summary};
+use crate::report::meta::RunMeta;
+use crate::report::{self, JsonlWriter, RunData, RunDir, TrialStatus, TrialSummary};
 use crate::sim::{SimConfig, Simulator};
 use crate::ValidBench;
 
@@ -104,12 +103,9 @@ struct Shared {
 
 struct RunState {
     dir: RunDir,
-    started_at: String,
     jsonl: Option<JsonlWriter>,
-    trials: Vec<TrialSummary>,
-    scaling: Vec<ScalingTable>,
-    capacity: Vec<CapacityEntry>,
-    streaming: Vec<StreamingComparison>,
+    data: RunData,
+    meta: RunMeta,
 }
 
 /// One trial: a scenario on an engine.
@@ -344,10 +340,22 @@ impl Shared {
         let bench_mode = *bench_mode;
         let started = SystemTime::now();
         let (jsonl, log_dir) = if bench_mode {
-            match self.take_jsonl(started) {
-                Ok((jsonl, dir)) => (jsonl, dir.join("engines")),
+            let (jsonl, dir) = match self.take_jsonl(started) {
+                Ok(taken) => taken,
                 Err(e) => return (Err(e.chain().into()), None),
+            };
+            let noted = self.note_in_meta(|meta| {
+                meta.add_scenario(scenario, description, bench);
+                meta.add_engine(engine);
+            });
+            if let Err(e) = noted {
+                // Keep the records' writer for the trials that follow.
+                if let Some(run) = lock(&self.run).as_mut() {
+                    run.jsonl = jsonl;
+                }
+                return (Err(e.chain().into()), None);
             }
+            (jsonl, dir.join("engines"))
         } else {
             (None, self.smoke_logs.clone())
         };
@@ -404,7 +412,7 @@ impl Shared {
                 step,
                 description: description.to_string(),
                 engine: engine.label().to_string(),
-                engine_kind: engine.kind().as_str(),
+                engine_kind: engine.kind().as_str().to_string(),
                 engine_url: engine.url().to_string(),
                 engine_command: engine.launch_spec().map(|s| s.command_line()),
                 engine_pid,
@@ -465,12 +473,9 @@ impl Shared {
             let jsonl = dir.requests()?;
             *run = Some(RunState {
                 dir,
-                started_at: report::rfc3339(now),
                 jsonl: Some(jsonl),
-                trials: Vec::new(),
-                scaling: Vec::new(),
-                capacity: Vec::new(),
-                streaming: Vec::new(),
+                data: RunData::new(report::rfc3339(now)),
+                meta: RunMeta::collect(report::rfc3339(now)),
             });
         }
         let run = run
@@ -479,10 +484,20 @@ impl Shared {
         Ok((run.jsonl.take(), run.dir.path().to_path_buf()))
     }
 
+    /// Change `run.json` with `change` and rewrite it.
+    fn note_in_meta(&self, change: impl FnOnce(&mut RunMeta)) -> Result<()> {
+        let mut guard = lock(&self.run);
+        let Some(run) = guard.as_mut() else {
+            return Ok(());
+        };
+        change(&mut run.meta);
+        run.dir.write_meta(&run.meta)
+    }
+
     fn record_trial(&self, trial: TrialSummary, jsonl: Option<JsonlWriter>) -> Result<()> {
         self.update_summary(|run| {
             run.jsonl = jsonl;
-            run.trials.push(trial);
+            run.data.trials.push(trial);
         })
     }
 
@@ -493,15 +508,7 @@ impl Shared {
             return Ok(());
         };
         change(run);
-        run.dir.write_summary(&RunSummary {
-            schema: report::SCHEMA,
-            llmbench_version: env!("CARGO_PKG_VERSION"),
-            started_at: &run.started_at,
-            trials: &run.trials,
-            scaling: &run.scaling,
-            capacity: &run.capacity,
-            streaming: &run.streaming,
-        })
+        run.dir.write_summary(&run.data)
     }
 
     /// End the run: stop the engines, then say where the results are.
@@ -519,7 +526,27 @@ impl Shared {
             }
         }
         lock(&self.sim).take();
-        if let Some(run) = lock(&self.run).as_ref() {
+        if let Some(run) = lock(&self.run).as_mut() {
+            run.meta.ended_at = Some(report::rfc3339(SystemTime::now()));
+            let reports = run
+                .dir
+                .write_meta(&run.meta)
+                .and_then(|()| report::write_reports(run.dir.path(), &run.data, Some(&run.meta)));
+            match reports {
+                Ok(written) => {
+                    for note in written.notes {
+                        eprintln!("llmbench: note: {note}");
+                    }
+                }
+                // The records and summary.json are already safe on disk;
+                // `llmbench report DIR` writes the reports again.
+                Err(e) => eprintln!(
+                    "llmbench: error writing the reports: {}; the records are kept, and \
+                     `llmbench report {}` writes them again",
+                    e.chain(),
+                    run.dir.path().display()
+                ),
+            }
             let path = run.dir.path();
             let shown = std::env::current_dir()
                 .ok()

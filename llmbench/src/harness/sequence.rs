@@ -59,7 +59,7 @@ impl Shared {
         if done.len() > 1 {
             let table = scaling_table(&trial.scenario, trial.engine.label(), &done);
             self.below(&lines::scaling_lines(&table));
-            if let Err(e) = self.update_summary(|run| run.scaling.push(table)) {
+            if let Err(e) = self.update_summary(|run| run.data.scaling.push(table)) {
                 failures.push(e.chain());
             }
         } else if self.inline_figures {
@@ -119,7 +119,7 @@ impl Shared {
             engine: trial.engine.label().to_string(),
             result,
         };
-        if let Err(e) = self.update_summary(|run| run.capacity.push(entry)) {
+        if let Err(e) = self.update_summary(|run| run.data.capacity.push(entry)) {
             failure.get_or_insert(e.chain());
         }
         match failure {
@@ -153,7 +153,7 @@ impl Shared {
             let c =
                 StreamingComparison::new(&trial.scenario, trial.engine.label(), streamed, whole);
             self.below(&format!("    {}", c.describe()));
-            if let Err(e) = self.update_summary(|run| run.streaming.push(c)) {
+            if let Err(e) = self.update_summary(|run| run.data.streaming.push(c)) {
                 failures.push(e.chain());
             }
         } else if self.inline_figures {

@@ -10,7 +10,7 @@ mod slo_eval;
 mod streaming;
 mod summary;
 #[cfg(test)]
-mod test_support;
+pub(crate) mod test_support;
 pub mod warnings;
 
 pub use client_cpu::ClientCpu;

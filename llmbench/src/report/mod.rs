@@ -1,18 +1,29 @@
 //! The run directory and the files in it: `requests.jsonl` (one record per
-//! request, appended and flushed as each finishes) and `summary.json`
+//! request, appended and flushed as each finishes), `summary.json`
 //! (rewritten aside and renamed after every trial, so it is never half
-//! written).
+//! written), `run.json` (what the run was) and the reports written from
+//! them at the end: `summary.csv`, `<engine>_results.csv` and `.json`,
+//! `report.md`. [`rebuild`] writes the reports again for any run
+//! directory, one whose process died included.
 
 mod clock;
+mod csv;
+mod files;
+mod markdown;
+pub mod meta;
+#[cfg(test)]
+mod snapshot_tests;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub(crate) use clock::{rfc3339, run_stamp};
+pub use files::Written;
+pub(crate) use files::{load_meta, load_run, write_reports};
 
 use crate::error::{Error, Result};
 use crate::measure::{RequestRecord, Summary};
@@ -67,8 +78,16 @@ impl RunDir {
         JsonlWriter::open(&self.path.join("requests.jsonl"))
     }
 
+    /// Write `run.json` aside, then rename it into place.
+    pub(crate) fn write_meta(&self, meta: &meta::RunMeta) -> Result<()> {
+        write_atomically(&self.path.join("run.json"), |w| {
+            serde_json::to_writer_pretty(&mut *w, meta).map_err(io::Error::from)?;
+            w.write_all(b"\n")
+        })
+    }
+
     /// Write `summary.json` aside, then rename it into place.
-    pub(crate) fn write_summary(&self, summary: &RunSummary<'_>) -> Result<()> {
+    pub(crate) fn write_summary(&self, summary: &RunData) -> Result<()> {
         let path = self.path.join("summary.json");
         write_atomically(&path, |w| {
             serde_json::to_writer_pretty(&mut *w, summary).map_err(io::Error::from)?;
@@ -77,12 +96,49 @@ impl RunDir {
     }
 }
 
+/// Write every report of the run directory `dir` again from its
+/// `summary.json`, `requests.jsonl` and `run.json` (`llmbench report`). A
+/// run whose process died still gets the reports of what it completed: a
+/// result set missing from `summary.json` is rebuilt from its records, and
+/// the notes say so.
+///
+/// ```no_run
+/// let written = llmbench::report::rebuild(std::path::Path::new("target/llmbench/runs/20261207_120000"))?;
+/// for note in &written.notes {
+///     eprintln!("note: {note}");
+/// }
+/// # Ok::<(), llmbench::Error>(())
+/// ```
+pub fn rebuild(dir: &Path) -> Result<Written> {
+    if !dir.join("requests.jsonl").is_file() && !dir.join("summary.json").is_file() {
+        return Err(Error::io(
+            format!("reading the run directory {}", dir.display()),
+            io::Error::new(
+                io::ErrorKind::NotFound,
+                "neither requests.jsonl nor summary.json is there; is it a run directory?",
+            ),
+        ));
+    }
+    let (run, mut notes) = load_run(dir)?;
+    let meta = load_meta(dir);
+    let mut written = write_reports(dir, &run, meta.as_ref())?;
+    notes.append(&mut written.notes);
+    written.notes = notes;
+    Ok(written)
+}
+
 /// Write `path` by writing a temporary file beside it and renaming it over.
 pub(crate) fn write_atomically(
     path: &Path,
     write: impl FnOnce(&mut io::BufWriter<File>) -> io::Result<()>,
 ) -> Result<()> {
-    let tmp = path.with_extension("tmp");
+    // `summary.json.tmp`: appended, so summary.json and summary.csv never
+    // share a temporary.
+    let tmp = {
+        let mut name = path.as_os_str().to_owned();
+        name.push(".tmp");
+        PathBuf::from(name)
+    };
     let result = (|| {
         let mut w = io::BufWriter::new(File::create(&tmp)?);
         write(&mut w)?;
@@ -138,7 +194,7 @@ impl JsonlWriter {
 }
 
 /// How a trial ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum TrialStatus {
     /// It ran to the end, at least one request succeeded and every SLO
@@ -151,7 +207,7 @@ pub(crate) enum TrialStatus {
 }
 
 /// One scenario x engine in `summary.json`.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct TrialSummary {
     pub scenario: String,
     /// The step of a sequence (`Load::steps`, `.sweep`) these figures are
@@ -160,7 +216,7 @@ pub(crate) struct TrialSummary {
     pub step: Option<String>,
     pub description: String,
     pub engine: String,
-    pub engine_kind: &'static str,
+    pub engine_kind: String,
     pub engine_url: String,
     /// The command line the harness started the engine with (secrets
     /// redacted); absent for an engine it did not start.
@@ -189,7 +245,7 @@ pub(crate) struct TrialSummary {
 }
 
 /// What a capacity search of one scenario x engine found.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct CapacityEntry {
     pub scenario: String,
     pub engine: String,
@@ -197,22 +253,34 @@ pub(crate) struct CapacityEntry {
     pub result: crate::load::CapacityResult,
 }
 
-/// The whole of `summary.json`.
-#[derive(Debug, Serialize)]
-pub(crate) struct RunSummary<'a> {
+/// The whole of `summary.json`, and what every report is written from.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub(crate) struct RunData {
     pub schema: u32,
-    pub llmbench_version: &'static str,
-    pub started_at: &'a str,
-    pub trials: &'a [TrialSummary],
+    pub llmbench_version: String,
+    pub started_at: String,
+    pub trials: Vec<TrialSummary>,
     /// Per sequence of steps, the steps side by side and the saturation point.
-    #[serde(skip_serializing_if = "<[_]>::is_empty")]
-    pub scaling: &'a [crate::measure::ScalingTable],
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scaling: Vec<crate::measure::ScalingTable>,
     /// Per capacity search, what it found.
-    #[serde(skip_serializing_if = "<[_]>::is_empty")]
-    pub capacity: &'a [CapacityEntry],
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub capacity: Vec<CapacityEntry>,
     /// Per scenario run streamed and not (`Bench::compare_streaming`).
-    #[serde(skip_serializing_if = "<[_]>::is_empty")]
-    pub streaming: &'a [crate::measure::StreamingComparison],
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub streaming: Vec<crate::measure::StreamingComparison>,
+}
+
+impl RunData {
+    /// An empty run started at `started_at`.
+    pub(crate) fn new(started_at: String) -> Self {
+        RunData {
+            schema: SCHEMA,
+            llmbench_version: env!("CARGO_PKG_VERSION").to_string(),
+            started_at,
+            ..RunData::default()
+        }
+    }
 }
 
 #[cfg(test)]
@@ -256,7 +324,8 @@ mod tests {
         assert!(err.chain().contains("disk full"), "{}", err.chain());
         assert!(err.to_string().contains("summary.json"));
         assert_eq!(fs::read_to_string(&path).unwrap(), "old");
-        assert!(!path.with_extension("tmp").exists());
+        assert!(!root.join("summary.json.tmp").exists());
+        assert_eq!(fs::read_dir(&root).unwrap().count(), 1, "no temporary left");
         fs::remove_dir_all(root).unwrap();
     }
 }

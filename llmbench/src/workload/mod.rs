@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 /// How a prompt is sent to the engine.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
     /// As one user message to a chat endpoint (`/v1/chat/completions`), so the

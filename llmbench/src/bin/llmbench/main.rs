@@ -1,8 +1,10 @@
 //! The `llmbench` command line: the quick jobs that need no bench file
-//! (check engines, list models, send one request, serve the simulator).
+//! (check engines, list models, send one request, serve the simulator,
+//! write a run's reports again).
 //! A thin shell over the library; everything here is reachable from code.
 
 mod engines;
+mod report;
 mod request;
 mod sim;
 
@@ -27,6 +29,9 @@ enum Command {
     Request(request::RequestArgs),
     /// Serve the built-in simulated engine until Ctrl-C.
     Sim(sim::SimArgs),
+    /// Write a run directory's reports again from its records (also for a
+    /// run that crashed or was interrupted).
+    Report(report::ReportArgs),
 }
 
 fn main() -> ExitCode {
@@ -36,6 +41,7 @@ fn main() -> ExitCode {
         Command::Models(args) => engines::models(args),
         Command::Request(args) => request::run(args),
         Command::Sim(args) => sim::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Report(args) => report::run(args),
     };
     result.unwrap_or_else(|msg| {
         eprintln!("error: {msg}");

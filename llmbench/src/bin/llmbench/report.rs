@@ -1,0 +1,24 @@
+//! `llmbench report RUN_DIR`: write a run directory's reports again from
+//! its records, for a run that crashed, was interrupted, or was made by an
+//! older llmbench.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Arguments of `llmbench report`.
+#[derive(clap::Args)]
+pub struct ReportArgs {
+    /// The run directory (`target/llmbench/runs/<stamp>`).
+    run_dir: PathBuf,
+}
+
+pub fn run(args: ReportArgs) -> Result<ExitCode, String> {
+    let written = llmbench::report::rebuild(&args.run_dir).map_err(|e| e.chain())?;
+    for note in &written.notes {
+        eprintln!("note: {note}");
+    }
+    for file in &written.files {
+        println!("{}", file.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}

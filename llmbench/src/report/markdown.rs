@@ -1,0 +1,238 @@
+//! `report.md`: per scenario, the engines side by side with the primary
+//! metric first, the winner and by how much, SLO verdicts and warnings;
+//! then sweeps, capacity searches, streaming comparisons and the
+//! environment. A pure writer to any `impl Write`.
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+
+use super::meta::RunMeta;
+use super::{RunData, TrialStatus, TrialSummary};
+use crate::measure::{Distribution, Summary};
+
+/// A latency cell: `12.3 ms`, or `-` when not measured.
+fn ms(v: Option<f64>) -> String {
+    match v {
+        None => "-".into(),
+        Some(v) if v >= 1000.0 => format!("{:.2} s", v / 1e3),
+        Some(v) if v >= 100.0 => format!("{v:.0} ms"),
+        Some(v) => format!("{v:.1} ms"),
+    }
+}
+
+fn p50(d: &Option<Distribution>) -> Option<f64> {
+    d.as_ref().map(|d| d.p50)
+}
+
+fn p99(d: &Option<Distribution>) -> Option<f64> {
+    d.as_ref().map(|d| d.p99)
+}
+
+fn status(s: TrialStatus) -> &'static str {
+    match s {
+        TrialStatus::Ok => "ok",
+        TrialStatus::Failed => "FAILED",
+        TrialStatus::Interrupted => "interrupted",
+    }
+}
+
+/// Markdown table cells may not hold a `|` or a line break.
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|").replace('\n', " ")
+}
+
+/// The name of a result set: the engine, and the step if there is one.
+fn label(t: &TrialSummary) -> String {
+    match &t.step {
+        Some(step) => format!("{} ({step})", t.engine),
+        None => t.engine.clone(),
+    }
+}
+
+/// "vllm: 15% lower TTFT p50 than ollama", for two or more engines that
+/// both measured TTFT (the primary metric: lower is better).
+pub(crate) fn winner(trials: &[&TrialSummary]) -> Option<String> {
+    let mut by_ttft: Vec<(&TrialSummary, f64)> = trials
+        .iter()
+        .filter(|t| t.summary.successes > 0)
+        .filter_map(|t| Some((*t, p50(&t.summary.ttft)?)))
+        .collect();
+    if by_ttft.len() < 2 {
+        return None;
+    }
+    by_ttft.sort_by(|a, b| a.1.total_cmp(&b.1));
+    let (best, best_v) = by_ttft[0];
+    let (next, next_v) = by_ttft[1];
+    if next_v <= 0.0 {
+        return None;
+    }
+    let lower = (1.0 - best_v / next_v) * 100.0;
+    Some(format!(
+        "{}: {lower:.0}% lower TTFT p50 than {} ({} vs {})",
+        label(best),
+        label(next),
+        ms(Some(best_v)),
+        ms(Some(next_v))
+    ))
+}
+
+fn figures_row(t: &TrialSummary) -> String {
+    let s: &Summary = &t.summary;
+    format!(
+        "| {} | {} | {} | {} | {} | {:.2} | {:.0} | {:.1}% | {} | {} |",
+        cell(&label(t)),
+        ms(p50(&s.ttft)),
+        ms(p99(&s.ttft)),
+        ms(p50(&s.itl)),
+        ms(p50(&s.e2e_latency)),
+        s.request_throughput,
+        s.output_token_throughput,
+        s.success_rate * 100.0,
+        s.goodput.map_or_else(|| "-".into(), |g| format!("{g:.2}")),
+        status(t.status),
+    )
+}
+
+/// Write `report.md` for `run`, with the environment from `meta` if known.
+pub(crate) fn write(run: &RunData, meta: Option<&RunMeta>, out: &mut impl Write) -> io::Result<()> {
+    writeln!(out, "# llmbench report\n")?;
+    writeln!(
+        out,
+        "Run started {}, llmbench {}, {} result sets.\n",
+        run.started_at,
+        run.llmbench_version,
+        run.trials.len()
+    )?;
+    let mut scenarios: BTreeMap<&str, Vec<&TrialSummary>> = BTreeMap::new();
+    for t in &run.trials {
+        scenarios.entry(t.scenario.as_str()).or_default().push(t);
+    }
+    for (name, trials) in &scenarios {
+        writeln!(out, "## {name}\n")?;
+        if let Some(d) = trials
+            .first()
+            .map(|t| t.description.trim())
+            .filter(|d| !d.is_empty())
+        {
+            writeln!(out, "{}\n", d.replace('\n', " "))?;
+        }
+        writeln!(
+            out,
+            "Primary metric: TTFT p50 (lower is better).\n\n\
+             | engine | ttft p50 | ttft p99 | itl p50 | e2e p50 | req/s | output tok/s | success | goodput req/s | status |\n\
+             | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
+        )?;
+        for t in trials {
+            writeln!(out, "{}", figures_row(t))?;
+        }
+        writeln!(out)?;
+        if let Some(w) = winner(trials) {
+            writeln!(out, "**Winner:** {w}\n")?;
+        }
+        for t in trials {
+            write_verdicts(out, t)?;
+        }
+    }
+    write_sequences(run, out)?;
+    if let Some(meta) = meta {
+        meta.write_markdown(out)?;
+    }
+    Ok(())
+}
+
+/// SLO verdicts, errors and warnings of one result set, if it has any.
+fn write_verdicts(out: &mut impl Write, t: &TrialSummary) -> io::Result<()> {
+    let s = &t.summary;
+    let mut lines = Vec::new();
+    for check in &s.slos {
+        lines.push(match check.message() {
+            Some(missed) => format!("- {missed}"),
+            None => format!(
+                "- slo {} p{} <= {}: met ({})",
+                check.metric.as_str(),
+                check.percentile,
+                ms(Some(check.limit_ms)),
+                ms(check.observed_ms)
+            ),
+        });
+    }
+    // A trial failed by its SLOs says so in the lines above already.
+    let slo_only = |e: &str| e.lines().all(|l| l.starts_with("slo "));
+    if let Some(e) = t.error.as_deref().filter(|e| !slo_only(e)) {
+        lines.push(format!("- {}: {}", status(t.status), e.replace('\n', "; ")));
+    }
+    for w in &s.warnings {
+        lines.push(format!("- warning: {w}"));
+    }
+    if !s.errors_by_kind.is_empty() {
+        let kinds: Vec<String> = s
+            .errors_by_kind
+            .iter()
+            .map(|(k, n)| format!("{k} x{n}"))
+            .collect();
+        lines.push(format!("- failed requests: {}", kinds.join(", ")));
+    }
+    if let Some(r) = &s.recovery {
+        lines.push(match r.recovery_s {
+            Some(t) => format!(
+                "- recovery: TTFT back to its pre-spike {} {t:.2} s after the spike",
+                ms(Some(r.baseline_ttft_p50_ms))
+            ),
+            None => format!(
+                "- recovery: TTFT never got back to its pre-spike {}",
+                ms(Some(r.baseline_ttft_p50_ms))
+            ),
+        });
+    }
+    if lines.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "{}:\n\n{}\n", label(t), lines.join("\n"))
+}
+
+fn write_sequences(run: &RunData, out: &mut impl Write) -> io::Result<()> {
+    for t in &run.scaling {
+        writeln!(out, "## Scaling: {} on {}\n", t.scenario, t.engine)?;
+        writeln!(
+            out,
+            "| step | req/s | output tok/s | ttft p50 | ttft p99 | e2e p50 | goodput |\n\
+             | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+        )?;
+        for r in &t.rows {
+            writeln!(
+                out,
+                "| {} | {:.2} | {:.0} | {} | {} | {} | {} |",
+                cell(&r.step),
+                r.request_throughput,
+                r.output_token_throughput,
+                ms(r.ttft_p50_ms),
+                ms(r.ttft_p99_ms),
+                ms(r.e2e_p50_ms),
+                r.goodput.map_or_else(|| "-".into(), |g| format!("{g:.2}"))
+            )?;
+        }
+        match &t.saturation {
+            Some(s) => writeln!(out, "\nSaturation: {} ({}).\n", s.step, s.why)?,
+            None => writeln!(out, "\nNo saturation within these steps.\n")?,
+        }
+    }
+    for c in &run.capacity {
+        writeln!(
+            out,
+            "## Capacity: {} on {}\n\n{}.\n",
+            c.scenario,
+            c.engine,
+            c.result.describe()
+        )?;
+    }
+    for c in &run.streaming {
+        writeln!(
+            out,
+            "## Streaming: {} on {}\n\n{}.\n",
+            c.scenario,
+            c.engine,
+            c.describe()
+        )?;
+    }
+    Ok(())
+}
