@@ -10,6 +10,7 @@ use std::fs::{self, File};
 use std::io::{self, BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+use super::chart_data::ChartData;
 use super::csv::{write_summary as write_summary_csv, ResultsCsv};
 use super::meta::RunMeta;
 use super::{markdown, write_atomically, RunData, TrialStatus, TrialSummary};
@@ -149,6 +150,7 @@ pub(crate) fn write_reports(dir: &Path, run: &RunData, meta: Option<&RunMeta>) -
         engines.entry(t.engine.as_str()).or_default().push(t);
     }
     let mut open: HashMap<String, EngineFiles> = HashMap::new();
+    let mut charts = ChartData::new(run);
     for rec in records(dir)? {
         let r = match rec {
             Ok(r) => r,
@@ -167,6 +169,7 @@ pub(crate) fn write_reports(dir: &Path, run: &RunData, meta: Option<&RunMeta>) -
         if let Some(files) = open.get_mut(&r.engine) {
             files.add(&r)?;
         }
+        charts.add(&r);
     }
     let mut names: Vec<String> = open.keys().cloned().collect();
     names.sort();
@@ -183,6 +186,9 @@ pub(crate) fn write_reports(dir: &Path, run: &RunData, meta: Option<&RunMeta>) -
     let md = dir.join("report.md");
     write_atomically(&md, |w| markdown::write(run, meta, w))?;
     written.files.push(md);
+    let html = dir.join("report.html");
+    write_atomically(&html, |w| super::html::write(run, meta, &charts, w))?;
+    written.files.push(html);
     Ok(written)
 }
 

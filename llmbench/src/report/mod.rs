@@ -3,16 +3,19 @@
 //! (rewritten aside and renamed after every trial, so it is never half
 //! written), `run.json` (what the run was) and the reports written from
 //! them at the end: `summary.csv`, `<engine>_results.csv` and `.json`,
-//! `report.md`. [`rebuild`] writes the reports again for any run
+//! `report.md`, `report.html`. [`rebuild`] writes the reports again for any run
 //! directory, one whose process died included.
 
+mod chart_data;
 mod clock;
 mod csv;
 mod files;
+mod html;
 mod markdown;
 pub mod meta;
 #[cfg(test)]
 mod snapshot_tests;
+mod svg;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};

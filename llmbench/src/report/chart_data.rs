@@ -1,0 +1,126 @@
+//! What the HTML report's charts need from the records, gathered in one
+//! pass over `requests.jsonl` in bounded memory: per result set (scenario,
+//! step, engine) histograms of e2e latency and TTFT for the distribution
+//! charts, mean TTFT per prompt length, and a timeline of completions,
+//! output tokens and TTFT in fixed buckets.
+
+use std::collections::BTreeMap;
+
+use hdrhistogram::Histogram;
+
+use super::RunData;
+use crate::measure::RequestRecord;
+
+/// A result set: (scenario, step, engine).
+pub(crate) type SetKey = (String, Option<String>, String);
+
+/// The buckets a timeline is cut into, about.
+const TIMELINE_BUCKETS: f64 = 40.0;
+
+/// One timeline bucket.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Bucket {
+    pub completions: u64,
+    pub output_tokens: u64,
+    pub ttft_sum: f64,
+    pub ttft_n: u64,
+}
+
+/// The chart data of one result set.
+#[derive(Debug)]
+pub(crate) struct SetData {
+    /// Successful requests' e2e latency, microseconds.
+    pub e2e_us: Histogram<u64>,
+    /// Prompt length -> (requests, sum of TTFT in ms).
+    pub ttft_by_prompt: BTreeMap<u32, (u64, f64)>,
+    /// Bucket width, ms.
+    pub width_ms: f64,
+    pub timeline: BTreeMap<u64, Bucket>,
+}
+
+impl SetData {
+    fn new(width_ms: f64) -> Self {
+        SetData {
+            // 3 significant digits always fit; auto-resize keeps any value.
+            e2e_us: Histogram::new(3).unwrap_or_else(|_| unreachable!("3 digits is valid")),
+            ttft_by_prompt: BTreeMap::new(),
+            width_ms,
+            timeline: BTreeMap::new(),
+        }
+    }
+
+    /// The e2e latency CDF as (ms, percent of requests at or below), at
+    /// 101 quantiles.
+    pub(crate) fn e2e_cdf(&self) -> Vec<(f64, f64)> {
+        if self.e2e_us.is_empty() {
+            return Vec::new();
+        }
+        (0..=100)
+            .map(|p| {
+                let q = f64::from(p) / 100.0;
+                (self.e2e_us.value_at_quantile(q) as f64 / 1e3, f64::from(p))
+            })
+            .collect()
+    }
+}
+
+/// Chart data of every result set of a run.
+#[derive(Debug, Default)]
+pub(crate) struct ChartData {
+    pub sets: BTreeMap<SetKey, SetData>,
+    widths: BTreeMap<SetKey, f64>,
+}
+
+impl ChartData {
+    /// Ready to take `run`'s records: the timeline of each result set is
+    /// cut into about 40 buckets of its duration (at least 50 ms each).
+    pub(crate) fn new(run: &RunData) -> Self {
+        let widths = run
+            .trials
+            .iter()
+            .map(|t| {
+                let key = (t.scenario.clone(), t.step.clone(), t.engine.clone());
+                (
+                    key,
+                    (t.summary.duration_s * 1e3 / TIMELINE_BUCKETS).max(50.0),
+                )
+            })
+            .collect();
+        ChartData {
+            sets: BTreeMap::new(),
+            widths,
+        }
+    }
+
+    /// Add one record (warm-up and failed requests stay out, as they stay
+    /// out of the summary's distributions).
+    pub(crate) fn add(&mut self, r: &RequestRecord) {
+        if r.warmup || !r.success {
+            return;
+        }
+        let key = (r.scenario.clone(), r.step.clone(), r.engine.clone());
+        let width = self.widths.get(&key).copied().unwrap_or(1000.0);
+        let set = self.sets.entry(key).or_insert_with(|| SetData::new(width));
+        let _ = set
+            .e2e_us
+            .record((r.e2e_latency_ms * 1e3).round().max(1.0) as u64);
+        let origin = if r.latency_from_schedule {
+            r.scheduled_ms
+        } else {
+            r.sent_ms
+        };
+        let end = origin + r.e2e_latency_ms;
+        let bucket = set.timeline.entry((end / set.width_ms) as u64).or_default();
+        bucket.completions += 1;
+        bucket.output_tokens += u64::from(r.output_tokens.unwrap_or(0));
+        if let Some(ttft) = r.ttft_ms {
+            bucket.ttft_sum += ttft;
+            bucket.ttft_n += 1;
+            if let Some(p) = r.prompt_tokens {
+                let e = set.ttft_by_prompt.entry(p).or_insert((0, 0.0));
+                e.0 += 1;
+                e.1 += ttft;
+            }
+        }
+    }
+}
