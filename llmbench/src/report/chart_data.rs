@@ -26,6 +26,40 @@ pub(crate) struct Bucket {
     pub ttft_n: u64,
 }
 
+/// Running sums for the Pearson correlation of two variables.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Pearson {
+    n: f64,
+    sx: f64,
+    sy: f64,
+    sxx: f64,
+    syy: f64,
+    sxy: f64,
+}
+
+impl Pearson {
+    fn add(&mut self, x: f64, y: f64) {
+        self.n += 1.0;
+        self.sx += x;
+        self.sy += y;
+        self.sxx += x * x;
+        self.syy += y * y;
+        self.sxy += x * y;
+    }
+
+    /// The correlation, or `None` with fewer than 3 pairs or a constant side.
+    pub(crate) fn correlation(&self) -> Option<f64> {
+        let n = self.n;
+        let cov = n * self.sxy - self.sx * self.sy;
+        let vx = n * self.sxx - self.sx * self.sx;
+        let vy = n * self.syy - self.sy * self.sy;
+        // Relative to the sums' size: below this, the variance is rounding.
+        let tiny = |v: f64, s: f64| v <= 1e-9 * n * s.max(1.0);
+        (n >= 3.0 && !tiny(vx, self.sxx) && !tiny(vy, self.syy))
+            .then(|| (cov / (vx.sqrt() * vy.sqrt())).clamp(-1.0, 1.0))
+    }
+}
+
 /// The chart data of one result set.
 #[derive(Debug)]
 pub(crate) struct SetData {
@@ -36,6 +70,8 @@ pub(crate) struct SetData {
     /// Bucket width, ms.
     pub width_ms: f64,
     pub timeline: BTreeMap<u64, Bucket>,
+    /// TTFT against prompt length, request by request.
+    pub ttft_prompt: Pearson,
 }
 
 impl SetData {
@@ -46,6 +82,7 @@ impl SetData {
             ttft_by_prompt: BTreeMap::new(),
             width_ms,
             timeline: BTreeMap::new(),
+            ttft_prompt: Pearson::default(),
         }
     }
 
@@ -120,6 +157,7 @@ impl ChartData {
                 let e = set.ttft_by_prompt.entry(p).or_insert((0, 0.0));
                 e.0 += 1;
                 e.1 += ttft;
+                set.ttft_prompt.add(f64::from(p), ttft);
             }
         }
     }

@@ -10,6 +10,7 @@ use std::fs::{self, File};
 use std::io::{self, BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+use super::analysis::analyse_run;
 use super::chart_data::ChartData;
 use super::csv::{write_summary as write_summary_csv, ResultsCsv};
 use super::meta::RunMeta;
@@ -183,11 +184,14 @@ pub(crate) fn write_reports(dir: &Path, run: &RunData, meta: Option<&RunMeta>) -
         write_summary_csv(&run.trials, &mut *w).map_err(|e| io::Error::other(e.to_string()))
     })?;
     written.files.push(csv);
+    let analyses = analyse_run(run, &charts);
     let md = dir.join("report.md");
-    write_atomically(&md, |w| markdown::write(run, meta, w))?;
+    write_atomically(&md, |w| markdown::write(run, meta, &analyses, w))?;
     written.files.push(md);
     let html = dir.join("report.html");
-    write_atomically(&html, |w| super::html::write(run, meta, &charts, w))?;
+    write_atomically(&html, |w| {
+        super::html::write(run, meta, &charts, &analyses, w)
+    })?;
     written.files.push(html);
     Ok(written)
 }

@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 
+use super::analysis::Analyses;
 use super::chart_data::{ChartData, SetData};
 use super::meta::RunMeta;
 use super::svg::{self, esc};
@@ -60,6 +61,7 @@ pub(crate) fn write(
     run: &RunData,
     meta: Option<&RunMeta>,
     charts: &ChartData,
+    analyses: &Analyses,
     out: &mut impl Write,
 ) -> io::Result<()> {
     writeln!(
@@ -78,7 +80,7 @@ pub(crate) fn write(
         scenarios.entry(t.scenario.as_str()).or_default().push(t);
     }
     for (name, trials) in &scenarios {
-        scenario(out, name, trials, charts)?;
+        scenario(out, name, trials, charts, analyses)?;
     }
     sweeps(out, run)?;
     if let Some(meta) = meta {
@@ -99,6 +101,7 @@ fn scenario(
     name: &str,
     trials: &[&TrialSummary],
     charts: &ChartData,
+    analyses: &Analyses,
 ) -> io::Result<()> {
     writeln!(out, "<section><h2>{}</h2>", esc(name))?;
     if let Some(d) = trials
@@ -139,6 +142,17 @@ fn scenario(
                 esc(&set_name(t)),
                 esc(w)
             )?;
+        }
+        let key = (t.scenario.clone(), t.step.clone(), t.engine.clone());
+        if let Some(a) = analyses.get(&key).filter(|_| t.summary.successes > 0) {
+            writeln!(out, "<p>{}: {}</p>", esc(&set_name(t)), esc(&a.describe()))?;
+            if !a.recommendations.is_empty() {
+                writeln!(out, "<ul>")?;
+                for r in &a.recommendations {
+                    writeln!(out, "<li>{}</li>", esc(r))?;
+                }
+                writeln!(out, "</ul>")?;
+            }
         }
     }
     let names: Vec<String> = trials.iter().map(|t| set_name(t)).collect();

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 
+use super::analysis::{Analyses, Analysis};
 use super::meta::RunMeta;
 use super::{RunData, TrialStatus, TrialSummary};
 use crate::measure::{Distribution, Summary};
@@ -94,7 +95,12 @@ fn figures_row(t: &TrialSummary) -> String {
 }
 
 /// Write `report.md` for `run`, with the environment from `meta` if known.
-pub(crate) fn write(run: &RunData, meta: Option<&RunMeta>, out: &mut impl Write) -> io::Result<()> {
+pub(crate) fn write(
+    run: &RunData,
+    meta: Option<&RunMeta>,
+    analyses: &Analyses,
+    out: &mut impl Write,
+) -> io::Result<()> {
     writeln!(out, "# llmbench report\n")?;
     writeln!(
         out,
@@ -130,7 +136,8 @@ pub(crate) fn write(run: &RunData, meta: Option<&RunMeta>, out: &mut impl Write)
             writeln!(out, "**Winner:** {w}\n")?;
         }
         for t in trials {
-            write_verdicts(out, t)?;
+            let key = (t.scenario.clone(), t.step.clone(), t.engine.clone());
+            write_verdicts(out, t, analyses.get(&key))?;
         }
     }
     write_sequences(run, out)?;
@@ -141,9 +148,15 @@ pub(crate) fn write(run: &RunData, meta: Option<&RunMeta>, out: &mut impl Write)
 }
 
 /// SLO verdicts, errors and warnings of one result set, if it has any.
-fn write_verdicts(out: &mut impl Write, t: &TrialSummary) -> io::Result<()> {
+fn write_verdicts(out: &mut impl Write, t: &TrialSummary, a: Option<&Analysis>) -> io::Result<()> {
     let s = &t.summary;
     let mut lines = Vec::new();
+    if let Some(a) = a.filter(|_| s.successes > 0) {
+        lines.push(format!("- analysis: {}", a.describe()));
+        for r in &a.recommendations {
+            lines.push(format!("- recommendation: {r}"));
+        }
+    }
     for check in &s.slos {
         lines.push(match check.message() {
             Some(missed) => format!("- {missed}"),

@@ -6,6 +6,7 @@
 //! `report.md`, `report.html`. [`rebuild`] writes the reports again for any run
 //! directory, one whose process died included.
 
+mod analysis;
 mod chart_data;
 mod clock;
 mod csv;

@@ -89,7 +89,9 @@ fn summary_json_layout() {
 #[test]
 fn report_md_layout() {
     let mut out = Vec::new();
-    markdown::write(&run(), Some(&meta()), &mut out).unwrap();
+    let run = run();
+    let analyses = super::analysis::analyse_run(&run, &Default::default());
+    markdown::write(&run, Some(&meta()), &analyses, &mut out).unwrap();
     let md = String::from_utf8(out).unwrap();
     assert!(
         md.contains("**Winner:** vllm: 50% lower TTFT p50 than ollama (49.0 ms vs 99.0 ms)"),
