@@ -138,7 +138,7 @@ fn a_planted_api_key_is_in_no_output_file() {
     let engine = Simulator::start(SimConfig::new()).unwrap();
     let out_dir = temp_dir("planted");
     let spec = format!(
-        "openai={},name=keyed,api_key_env=LLMBENCH_PLANTED_KEY",
+        "openai={},name=keyed,api_key_env=LLMBENCH_PLANTED_KEY,price_per_hour=3.6",
         engine.url()
     );
     let out = fixture_command(&[
@@ -167,5 +167,20 @@ fn a_planted_api_key_is_in_no_output_file() {
         }
     }
     assert!(files >= 7, "every output was checked ({files} files)");
+    // The engine's price gives the cost of its output.
+    let trial = &summary(&dir)["trials"][0];
+    let cost = &trial["cost"];
+    assert_eq!(cost["price_per_hour"], 3.6);
+    let hours = trial["duration_s"].as_f64().unwrap() / 3600.0;
+    assert!(
+        (cost["run_cost"].as_f64().unwrap() - 3.6 * hours).abs() < 1e-9,
+        "{cost}"
+    );
+    let tokens = trial["output_tokens"].as_f64().unwrap();
+    let per_m = cost["per_million_output_tokens"].as_f64().unwrap();
+    assert!(
+        (per_m - 3.6 * hours / (tokens / 1e6)).abs() < 1e-6,
+        "{cost}"
+    );
     std::fs::remove_dir_all(out_dir).unwrap();
 }

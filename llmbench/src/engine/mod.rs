@@ -112,6 +112,9 @@ pub struct Engine {
     /// is already running.
     #[serde(skip)]
     pub(crate) launch: Option<Box<LaunchSpec>>,
+    /// What the engine costs per hour (any currency), for cost per token
+    /// in the reports.
+    pub(crate) price_per_hour: Option<f64>,
 }
 
 impl Engine {
@@ -126,6 +129,7 @@ impl Engine {
             api_key_env: None,
             api: None,
             launch: None,
+            price_per_hour: None,
         }
     }
 
@@ -143,6 +147,20 @@ impl Engine {
     pub fn api(mut self, route: Mode) -> Self {
         self.api = Some(route);
         self
+    }
+
+    /// What running the engine costs per hour (in any currency, the same
+    /// for every engine compared): the reports then give cost per million
+    /// output tokens and output tokens per unit of money.
+    #[must_use]
+    pub fn price_per_hour(mut self, price: f64) -> Self {
+        self.price_per_hour = Some(price);
+        self
+    }
+
+    /// The price per hour, if one is set.
+    pub fn hourly_price(&self) -> Option<f64> {
+        self.price_per_hour
     }
 
     /// Read the API key from environment variable `var` when sending.
@@ -219,11 +237,11 @@ impl Engine {
 impl std::str::FromStr for Engine {
     type Err = Error;
 
-    /// Parse `KIND=URL[,model=NAME][,name=LABEL][,api_key_env=VAR]`.
+    /// Parse `KIND=URL[,model=NAME][,name=LABEL][,api=ROUTE][,api_key_env=VAR][,price_per_hour=P]`.
     fn from_str(spec: &str) -> Result<Self> {
         let bad = |why: String| {
             Error::config(format!(
-                "--engine `{spec}`: {why}; expected KIND=URL[,model=NAME][,name=LABEL][,api=ROUTE][,api_key_env=VAR]"
+                "--engine `{spec}`: {why}; expected KIND=URL[,model=NAME][,name=LABEL][,api=ROUTE][,api_key_env=VAR][,price_per_hour=P]"
             ))
         };
         let mut parts = spec.split(',');
@@ -246,6 +264,7 @@ impl std::str::FromStr for Engine {
             api_key_env: None,
             api: None,
             launch: None,
+            price_per_hour: None,
         };
         for part in parts {
             let (key, value) = part
@@ -257,9 +276,17 @@ impl std::str::FromStr for Engine {
                 "name" => engine.name = Some(value),
                 "api_key_env" => engine.api_key_env = Some(value),
                 "api" => engine.api = Some(kind.parse_api(&value).map_err(bad)?),
+                "price_per_hour" => match value.parse::<f64>() {
+                    Ok(p) if p.is_finite() && p >= 0.0 => engine.price_per_hour = Some(p),
+                    _ => {
+                        return Err(bad(format!(
+                            "price_per_hour `{value}` must be a number, 0 or more"
+                        )))
+                    }
+                },
                 other => {
                     return Err(bad(format!(
-                        "unknown option `{other}` (allowed: model, name, api, api_key_env)"
+                        "unknown option `{other}` (allowed: model, name, api, api_key_env, price_per_hour)"
                     )))
                 }
             }
@@ -282,6 +309,16 @@ mod tests {
         assert_eq!(e.model(), Some("m"));
         assert_eq!(e.label(), "n");
         assert_eq!(e.api_key_env.as_deref(), Some("KEY"));
+        let priced: Engine = "openai=http://h:1,price_per_hour=2.5".parse().unwrap();
+        assert_eq!(priced.hourly_price(), Some(2.5));
+        let err = "openai=http://h:1,price_per_hour=-1"
+            .parse::<Engine>()
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("price_per_hour `-1` must be a number, 0 or more"),
+            "{err}"
+        );
     }
 
     #[test]

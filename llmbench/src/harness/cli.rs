@@ -21,7 +21,7 @@ pub struct Args {
     #[command(flatten)]
     pub libtest: libtest_mimic::Arguments,
 
-    /// An engine to benchmark: `KIND=URL[,model=NAME][,name=LABEL][,api=ROUTE][,api_key_env=VAR]`.
+    /// An engine to benchmark: `KIND=URL[,model=NAME][,name=LABEL][,api=ROUTE][,api_key_env=VAR][,price_per_hour=P]`.
     /// KIND is openai, ollama, tgi or llamacpp. Repeatable. Replaces the simulator.
     #[arg(
         long = "engine",

@@ -27,6 +27,7 @@ struct EngineEntry {
     name: Option<String>,
     api: Option<String>,
     api_key_env: Option<String>,
+    price_per_hour: Option<f64>,
     launch: Option<LaunchEntry>,
 }
 
@@ -71,6 +72,9 @@ pub(crate) fn parse_engines_toml(text: &str, origin: &str) -> Result<Vec<Engine>
                 if let Some(v) = value {
                     spec.push_str(&format!(",{key}={v}"));
                 }
+            }
+            if let Some(p) = e.price_per_hour {
+                spec.push_str(&format!(",price_per_hour={p}"));
             }
             let engine = spec.parse::<Engine>().map_err(|err| err.context(&at))?;
             match e.launch {

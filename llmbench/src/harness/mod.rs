@@ -426,6 +426,9 @@ impl Shared {
                 started_at: report::rfc3339(started),
                 status,
                 error: error.clone(),
+                cost: engine
+                    .hourly_price()
+                    .map(|p| report::Cost::new(p, &summary)),
                 summary: summary.clone(),
             };
             if let Err(e) = self.record_trial(trial, jsonl) {

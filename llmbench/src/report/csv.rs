@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::measure::RequestRecord;
 
 /// The columns of `summary.csv`.
-pub const SUMMARY_COLUMNS: [&str; 28] = [
+pub const SUMMARY_COLUMNS: [&str; 30] = [
     "engine",
     "model",
     "scenario",
@@ -39,6 +39,8 @@ pub const SUMMARY_COLUMNS: [&str; 28] = [
     "slo_attainment",
     "duration_s",
     "errors",
+    "cost_per_million_output_tokens",
+    "output_tokens_per_unit_cost",
 ];
 
 /// The columns of `<engine>_results.csv`.
@@ -139,6 +141,8 @@ pub fn write_summary<W: Write>(trials: &[TrialSummary], out: W) -> Result<()> {
             num(s.slo_attainment),
             format!("{}", s.duration_s),
             errors.join(" "),
+            num(t.cost.as_ref().and_then(|c| c.per_million_output_tokens)),
+            num(t.cost.as_ref().and_then(|c| c.output_tokens_per_unit)),
         ];
         w.write_record(&row).map_err(err)?;
     }

@@ -279,6 +279,7 @@ pub(crate) fn load_run(dir: &Path) -> Result<(RunData, Vec<String>)> {
             started_at: String::new(),
             status: TrialStatus::Interrupted,
             error: Some("rebuilt from requests.jsonl: the run ended before its summary".into()),
+            cost: None,
             summary: agg.summary(),
         });
     }

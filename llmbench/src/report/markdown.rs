@@ -185,6 +185,17 @@ fn write_verdicts(out: &mut impl Write, t: &TrialSummary, a: Option<&Analysis>) 
             .collect();
         lines.push(format!("- failed requests: {}", kinds.join(", ")));
     }
+    if let Some(c) = &t.cost {
+        lines.push(format!(
+            "- cost: {:.4} for this run at {} per hour; {} per million output tokens, {} output tokens per unit",
+            c.run_cost,
+            c.price_per_hour,
+            c.per_million_output_tokens
+                .map_or_else(|| "-".into(), |v| format!("{v:.4}")),
+            c.output_tokens_per_unit
+                .map_or_else(|| "-".into(), |v| format!("{v:.0}"))
+        ));
+    }
     if let Some(r) = &s.recovery {
         lines.push(match r.recovery_s {
             Some(t) => format!(

@@ -242,10 +242,40 @@ pub(crate) struct TrialSummary {
     /// Why the trial failed or was interrupted: for missed SLOs, one line
     /// per missed threshold.
     pub error: Option<String>,
+    /// What the output cost, when the engine has a `price_per_hour`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<Cost>,
     /// The figures, with the SLO thresholds (`slos`), each with its verdict,
     /// and `goodput`.
     #[serde(flatten)]
     pub summary: Summary,
+}
+
+/// Cost figures from an engine's price per hour and a result set's output.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Cost {
+    /// The engine's price per hour (any currency).
+    pub price_per_hour: f64,
+    /// The price of the result set's duration (`duration_s`).
+    pub run_cost: f64,
+    /// `run_cost` per million output tokens; `None` without output.
+    pub per_million_output_tokens: Option<f64>,
+    /// Output tokens per unit of money; `None` for a free engine.
+    pub output_tokens_per_unit: Option<f64>,
+}
+
+impl Cost {
+    /// The cost of `summary`'s output at `price_per_hour`.
+    pub fn new(price_per_hour: f64, summary: &Summary) -> Self {
+        let run_cost = price_per_hour * summary.duration_s / 3600.0;
+        let tokens = summary.output_tokens as f64;
+        Cost {
+            price_per_hour,
+            run_cost,
+            per_million_output_tokens: (tokens > 0.0).then(|| run_cost / (tokens / 1e6)),
+            output_tokens_per_unit: (run_cost > 0.0).then(|| tokens / run_cost),
+        }
+    }
 }
 
 /// What a capacity search of one scenario x engine found.

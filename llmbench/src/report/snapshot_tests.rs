@@ -35,6 +35,7 @@ fn trial(engine: &str, ttft: f64, status: TrialStatus, error: Option<&str>) -> T
         started_at: "2026-12-07T12:00:00Z".into(),
         status,
         error: error.map(str::to_string),
+        cost: (engine == "vllm").then(|| Cost::new(2.5, &agg.summary())),
         summary: agg.summary(),
     }
 }
