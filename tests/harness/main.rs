@@ -474,6 +474,7 @@ fn ctrl_c_keeps_every_finished_request() {
 
 mod launch;
 mod reports;
+mod schema;
 mod sequences;
 
 #[test]
