@@ -7,6 +7,7 @@ mod config;
 mod engines;
 mod limits;
 mod lines;
+mod live;
 mod registry;
 mod run;
 mod sequence;
@@ -87,6 +88,8 @@ impl Target {
 struct Shared {
     runtime: tokio::runtime::Runtime,
     inline_figures: bool,
+    /// Show a trial's progress while it runs (off with `--quiet`).
+    live_view: bool,
     duration_scale: Option<f64>,
     request_timeout: Duration,
     retries: u32,
@@ -155,6 +158,7 @@ fn prepare(args: &mut Args) -> Result<(Vec<Trial>, Arc<Shared>)> {
     let shared = Arc::new(Shared {
         runtime,
         inline_figures: pretty,
+        live_view: !args.libtest.quiet,
         duration_scale: args.duration_scale,
         request_timeout,
         retries: args.retries,
@@ -376,8 +380,17 @@ impl Shared {
                     keep_records: false,
                     jsonl,
                     stop: self.stop_tx.subscribe(),
+                    live: None,
                 };
+                let name = match &step {
+                    Some(s) => format!("{scenario}/{} ({s})", engine.label()),
+                    None => format!("{scenario}/{}", engine.label()),
+                };
+                let (setup, ticker) = self.live_view(setup, name);
                 let (result, jsonl) = self.runtime.block_on(run::execute(setup));
+                if let Some(ticker) = ticker {
+                    ticker.stop();
+                }
                 (engine_pid, result.map_err(|e| e.chain()), jsonl)
             }
             Err(why) => (None, Err(why), jsonl),
@@ -485,6 +498,27 @@ impl Shared {
             .as_mut()
             .ok_or_else(|| Error::config("the run directory was not created"))?;
         Ok((run.jsonl.take(), run.dir.path().to_path_buf()))
+    }
+
+    /// Start the live view of the trial `setup` runs, unless `--quiet` or
+    /// smoke mode (two requests) make it pointless.
+    fn live_view(
+        &self,
+        mut setup: run::TrialSetup,
+        name: String,
+    ) -> (run::TrialSetup, Option<live::Ticker>) {
+        if !self.live_view || setup.jsonl.is_none() {
+            return (setup, None);
+        }
+        let load = &setup.bench.load;
+        let goal = match (load.request_limit(), load.duration()) {
+            (Some(n), _) => live::Goal::Requests(n),
+            (None, Some(d)) => live::Goal::Time(d),
+            (None, None) => live::Goal::Unknown,
+        };
+        let figures = live::Live::default();
+        setup.live = Some(figures.clone());
+        (setup, live::Ticker::start(name, figures, goal))
     }
 
     /// Change `run.json` with `change` and rewrite it.

@@ -47,6 +47,8 @@ pub(crate) struct TrialSetup {
     pub keep_records: bool,
     pub jsonl: Option<JsonlWriter>,
     pub stop: watch::Receiver<bool>,
+    /// Where the live view reads the figures so far, when it is on.
+    pub live: Option<super::live::Live>,
 }
 
 struct WriterOutcome {
@@ -63,6 +65,7 @@ fn spawn_writer(
     keep: bool,
     stop: watch::Sender<bool>,
     aggregate: Aggregate,
+    live: Option<super::live::Live>,
 ) -> Result<JoinHandle<WriterOutcome>> {
     std::thread::Builder::new()
         .name("llmbench-writer".into())
@@ -84,6 +87,9 @@ fn spawn_writer(
                     }
                 }
                 out.aggregate.add(&record);
+                if let Some(live) = &live {
+                    super::live::add(live, &record);
+                }
                 if let Some(err) = &record.error {
                     out.first_errors
                         .entry(err.kind.as_str().to_string())
@@ -115,6 +121,7 @@ pub(crate) async fn execute(setup: TrialSetup) -> (Result<TrialRun>, Option<Json
         keep_records,
         jsonl,
         stop: mut outer_stop,
+        live,
     } = setup;
     let (client, model) = match engine::connect_with(&engine, timeouts).await {
         Ok(connected) => connected,
@@ -138,7 +145,7 @@ pub(crate) async fn execute(setup: TrialSetup) -> (Result<TrialRun>, Option<Json
     };
     let (tx, rx) = mpsc::channel();
     let aggregate = Aggregate::with_slos(&bench.slos).with_phases(&bench.load);
-    let writer = match spawn_writer(rx, jsonl, keep_records, stop_tx.clone(), aggregate) {
+    let writer = match spawn_writer(rx, jsonl, keep_records, stop_tx.clone(), aggregate, live) {
         Ok(writer) => writer,
         Err(e) => return (Err(e), None),
     };
@@ -264,6 +271,7 @@ pub fn run_once_with(
         keep_records: true,
         jsonl: None,
         stop,
+        live: None,
     };
     runtime.block_on(execute(setup)).0
 }
