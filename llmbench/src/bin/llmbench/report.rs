@@ -10,12 +10,22 @@ use std::process::ExitCode;
 pub struct ReportArgs {
     /// The run directory (`target/llmbench/runs/<stamp>`).
     run_dir: PathBuf,
+    /// Print only the path of `report.html`, to open it (`xdg-open "$(llmbench report --open DIR)"`).
+    #[arg(long)]
+    open: bool,
 }
 
 pub fn run(args: ReportArgs) -> Result<ExitCode, String> {
     let written = llmbench::report::rebuild(&args.run_dir).map_err(|e| e.chain())?;
     for note in &written.notes {
         eprintln!("note: {note}");
+    }
+    if args.open {
+        let html = written.files.iter().find(|f| f.ends_with("report.html"));
+        let html = html.ok_or("report.html was not written")?;
+        let html = html.canonicalize().unwrap_or_else(|_| html.clone());
+        println!("{}", html.display());
+        return Ok(ExitCode::SUCCESS);
     }
     for file in &written.files {
         println!("{}", file.display());
