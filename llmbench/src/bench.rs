@@ -30,6 +30,7 @@ pub struct Bench {
     pub(crate) engine: Option<Engine>,
     pub(crate) seed: Option<u64>,
     pub(crate) compare_streaming: bool,
+    pub(crate) fail_on_regression: Vec<String>,
 }
 
 impl Bench {
@@ -87,6 +88,33 @@ impl Bench {
         self
     }
 
+    /// Fail this scenario's trial when one of `metrics` regresses against
+    /// the `--baseline` (as `--fail-on-regression` does for every metric):
+    /// `ttft p50`, `ttft p99`, `itl p50`, `itl p99`, `tpot p50`, `tpot p99`,
+    /// `e2e p50`, `e2e p99`, `output tok/s`, `requests/s`, `goodput`.
+    ///
+    /// ```
+    /// use llmbench::prelude::*;
+    /// let bench = Bench::new()
+    ///     .workload(Workload::prompts(["Say hello."]))
+    ///     .load(Load::users(4).requests(40))
+    ///     .fail_on_regression(["ttft p99", "output tok/s"]);
+    /// assert!(bench.validate().is_ok());
+    /// let typo = Bench::new()
+    ///     .workload(Workload::prompts(["Say hello."]))
+    ///     .load(Load::users(4).requests(40))
+    ///     .fail_on_regression(["ttft p95"]);
+    /// assert!(typo.validate().unwrap_err().to_string().contains("fail_on_regression"));
+    /// ```
+    pub fn fail_on_regression<S: Into<String>>(
+        mut self,
+        metrics: impl IntoIterator<Item = S>,
+    ) -> Self {
+        self.fail_on_regression
+            .extend(metrics.into_iter().map(Into::into));
+        self
+    }
+
     /// The pinned engine, if any.
     pub fn pinned_engine(&self) -> Option<&Engine> {
         self.engine.as_ref()
@@ -131,6 +159,29 @@ impl Bench {
                  on a copy of the scenario instead)",
             ));
         }
+        const GATED: [&str; 11] = [
+            "ttft p50",
+            "ttft p99",
+            "itl p50",
+            "itl p99",
+            "tpot p50",
+            "tpot p99",
+            "e2e p50",
+            "e2e p99",
+            "output tok/s",
+            "requests/s",
+            "goodput",
+        ];
+        if let Some(bad) = self
+            .fail_on_regression
+            .iter()
+            .find(|m| !GATED.contains(&m.as_str()))
+        {
+            return Err(Error::scenario(format!(
+                "fail_on_regression: no metric `{bad}`; the metrics are {}",
+                GATED.join(", ")
+            )));
+        }
         Ok(ValidBench {
             workload,
             load,
@@ -138,6 +189,7 @@ impl Bench {
             engine: self.engine.clone(),
             seed: self.seed.unwrap_or(DEFAULT_SEED),
             compare_streaming: self.compare_streaming,
+            fail_on_regression: self.fail_on_regression.clone(),
         })
     }
 }
@@ -152,6 +204,8 @@ pub struct ValidBench {
     pub(crate) seed: u64,
     /// Run streamed and not, and compare.
     pub(crate) compare_streaming: bool,
+    /// Metrics whose regression fails the trial.
+    pub(crate) fail_on_regression: Vec<String>,
 }
 
 impl ValidBench {

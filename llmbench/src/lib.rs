@@ -32,6 +32,7 @@
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;
+pub mod baseline;
 mod bench;
 pub mod engine;
 mod error;

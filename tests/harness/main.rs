@@ -187,6 +187,8 @@ fn invalid_scenarios_fail_their_trial_and_the_rest_still_run() {
         "seq_",
         "--skip",
         "streams",
+        "--skip",
+        "cmp_",
     ]);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(101), "{t}");
@@ -472,6 +474,7 @@ fn ctrl_c_keeps_every_finished_request() {
     std::fs::remove_dir_all(out_dir).unwrap();
 }
 
+mod baselines;
 mod launch;
 mod reports;
 mod schema;

@@ -37,6 +37,36 @@ pub struct Args {
     #[arg(long = "engines", value_name = "FILE", env = "LLMBENCH_ENGINES")]
     pub engines_file: Option<PathBuf>,
 
+    /// Save this run's results as baseline NAME (`<target dir>/llmbench/baselines/NAME`).
+    #[arg(long, value_name = "NAME", env = "LLMBENCH_SAVE_BASELINE")]
+    pub save_baseline: Option<String>,
+
+    /// Compare every result set with baseline NAME, metric by metric.
+    #[arg(long, value_name = "NAME", env = "LLMBENCH_BASELINE")]
+    pub baseline: Option<String>,
+
+    /// List the saved baselines and exit.
+    #[arg(long, env = "LLMBENCH_LIST_BASELINES")]
+    pub list_baselines: bool,
+
+    /// Fail a trial whose comparison with the baseline shows a regression
+    /// (a rise in the error rate always fails it).
+    #[arg(long, env = "LLMBENCH_FAIL_ON_REGRESSION")]
+    pub fail_on_regression: bool,
+
+    /// A relative change smaller than this is noise (default 0.05: 5%).
+    #[arg(
+        long,
+        value_name = "F",
+        env = "LLMBENCH_NOISE_THRESHOLD",
+        default_value_t = 0.05
+    )]
+    pub noise_threshold: f64,
+
+    /// Where baselines live (default: `<target dir>/llmbench/baselines`).
+    #[arg(long, value_name = "DIR", env = "LLMBENCH_BASELINE_DIR")]
+    pub baseline_dir: Option<PathBuf>,
+
     /// Directory for run directories (default: `<target dir>/llmbench/runs`).
     #[arg(long, value_name = "DIR", env = "LLMBENCH_OUT")]
     pub out: Option<PathBuf>,
@@ -147,7 +177,7 @@ mod tests {
             .get_arguments()
             .filter(|a| libtest.get_arguments().all(|l| l.get_id() != a.get_id()))
             .collect();
-        assert_eq!(ours.len(), 9);
+        assert_eq!(ours.len(), 15);
         for arg in ours {
             let env = arg.get_env().map(|e| e.to_string_lossy().into_owned());
             assert!(

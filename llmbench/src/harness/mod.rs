@@ -2,6 +2,7 @@
 //! into a libtest-mimic trial, runs them one at a time, and writes the run
 //! directory.
 
+mod baselines;
 mod cli;
 mod config;
 mod engines;
@@ -55,6 +56,25 @@ pub fn main() -> ExitCode {
 
 /// Run the harness with already parsed arguments.
 pub fn run_with(mut args: Args) -> ExitCode {
+    if args.list_baselines {
+        let root = baseline_root(&args);
+        return match crate::baseline::list(&root) {
+            Ok(list) if list.is_empty() => {
+                println!("no baselines in {}", root.display());
+                ExitCode::SUCCESS
+            }
+            Ok(list) => {
+                for (name, saved, sets) in list {
+                    println!("{name}\t{saved}\t{sets} result sets");
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {}", e.chain());
+                ExitCode::from(2)
+            }
+        };
+    }
     match prepare(&mut args) {
         Ok((trials, shared)) => {
             let conclusion = libtest_mimic::run(&args.libtest, trials);
@@ -90,6 +110,13 @@ struct Shared {
     inline_figures: bool,
     /// Show a trial's progress while it runs (off with `--quiet`).
     live_view: bool,
+    /// `--baseline`: the baseline, or why it could not be loaded.
+    baseline: Option<std::result::Result<crate::baseline::Baseline, String>>,
+    /// `--save-baseline`.
+    save_baseline: Option<String>,
+    baseline_root: PathBuf,
+    fail_on_regression: bool,
+    compare_cfg: crate::baseline::CompareConfig,
     duration_scale: Option<f64>,
     request_timeout: Duration,
     retries: u32,
@@ -109,6 +136,10 @@ struct RunState {
     jsonl: Option<JsonlWriter>,
     data: RunData,
     meta: RunMeta,
+    /// Every result set's samples, for `--save-baseline`.
+    sets: Vec<crate::baseline::BaselineSet>,
+    /// Every result set against `--baseline`.
+    comparisons: Vec<crate::baseline::SetComparison>,
 }
 
 /// One trial: a scenario on an engine.
@@ -138,6 +169,17 @@ fn prepare(args: &mut Args) -> Result<(Vec<Trial>, Arc<Shared>)> {
         }
     }
     let (request_timeout, timeouts) = args.timeouts()?;
+    let out_root = args.out.clone().unwrap_or_else(default_out_root);
+    let baseline_root = baseline_root(args);
+    if let Some(name) = &args.save_baseline {
+        crate::baseline::check_name(name)?;
+    }
+    if !(args.noise_threshold.is_finite() && args.noise_threshold >= 0.0) {
+        return Err(Error::config(format!(
+            "--noise-threshold: must be a share, 0 or more (got {})",
+            args.noise_threshold
+        )));
+    }
     // Each stream holds a descriptor; the usual soft limit of 1,024 is far
     // below what a big load needs. A trial that needs more than the limit
     // allows says so before it starts (`limits::ensure`).
@@ -159,11 +201,22 @@ fn prepare(args: &mut Args) -> Result<(Vec<Trial>, Arc<Shared>)> {
         runtime,
         inline_figures: pretty,
         live_view: !args.libtest.quiet,
+        baseline: args
+            .baseline
+            .as_ref()
+            .map(|name| crate::baseline::load(&baseline_root, name).map_err(|e| e.chain())),
+        save_baseline: args.save_baseline.clone(),
+        baseline_root: baseline_root.clone(),
+        fail_on_regression: args.fail_on_regression,
+        compare_cfg: crate::baseline::CompareConfig {
+            noise: args.noise_threshold,
+            ..Default::default()
+        },
         duration_scale: args.duration_scale,
         request_timeout,
         retries: args.retries,
         timeouts,
-        out_root: args.out.clone().unwrap_or_else(default_out_root),
+        out_root,
         sim: Mutex::new(None),
         run: Mutex::new(None),
         stop_tx,
@@ -209,6 +262,13 @@ fn prepare(args: &mut Args) -> Result<(Vec<Trial>, Arc<Shared>)> {
         }
     }
     Ok((trials, shared))
+}
+
+/// `--baseline-dir`, else `<target dir>/llmbench/baselines`.
+fn baseline_root(args: &Args) -> PathBuf {
+    args.baseline_dir
+        .clone()
+        .unwrap_or_else(|| crate::baseline::default_root(&default_out_root()))
 }
 
 /// `<target dir>/llmbench/runs`: the target directory is `CARGO_TARGET_DIR`,
@@ -396,13 +456,24 @@ impl Shared {
             Err(why) => (None, Err(why), jsonl),
         };
         let interrupted = *self.stop_tx.borrow();
-        let (status, mut error) = match &result {
+        let (mut status, mut error) = match &result {
             // Smoke runs prove a scenario works: one or two shortened
             // requests say nothing about its percentiles.
             Ok(run) => lines::verdict(run, judge_slos),
             Err(why) if interrupted => (TrialStatus::Interrupted, Some(why.clone())),
             Err(why) => (TrialStatus::Failed, Some(why.clone())),
         };
+        let mut compared = Vec::new();
+        if let (true, Ok(run)) = (bench_mode, &result) {
+            let judged = self.against_baseline(trial, bench, &step, run);
+            compared = judged.lines;
+            if let Some(why) = judged.failure {
+                if status == TrialStatus::Ok {
+                    status = TrialStatus::Failed;
+                }
+                error = Some(error.map_or_else(|| why.clone(), |e| format!("{e}\n{why}")));
+            }
+        }
         if engine_pid.is_some() {
             // A failed trial may have left the engine in a bad state: it is
             // stopped (the next trial of it starts it afresh); say if it died.
@@ -453,6 +524,9 @@ impl Shared {
             if let Some(phases) = lines::phase_line(&summary) {
                 print!("\n      phases: {phases}\n    ");
             }
+            if !compared.is_empty() {
+                print!("\n      {}\n    ", compared.join("\n      "));
+            }
             let _ = std::io::stdout().flush();
         }
         let figures = result.is_ok().then_some(summary);
@@ -492,6 +566,8 @@ impl Shared {
                 jsonl: Some(jsonl),
                 data: RunData::new(report::rfc3339(now)),
                 meta: RunMeta::collect(report::rfc3339(now)),
+                sets: Vec::new(),
+                comparisons: Vec::new(),
             });
         }
         let run = run
@@ -552,6 +628,7 @@ impl Shared {
     /// `failed`: a trial failed (a smoke run then keeps its engines' logs).
     fn finish(&self, failed: bool) {
         self.launcher.stop_all();
+        self.finish_baselines();
         if self.smoke_logs.is_dir() {
             if failed {
                 println!(

@@ -33,6 +33,8 @@ pub struct TrialRun {
     pub first_errors: BTreeMap<String, String>,
     /// True when the run was stopped (Ctrl-C, SIGTERM, a write error).
     pub stopped: bool,
+    /// What a comparison with a baseline resamples.
+    pub samples: crate::measure::Samples,
 }
 
 /// How to run a trial, beyond the scenario and the engine.
@@ -57,6 +59,7 @@ struct WriterOutcome {
     records: Vec<RequestRecord>,
     first_errors: BTreeMap<String, String>,
     write_error: Option<Error>,
+    samples: crate::measure::Samples,
 }
 
 fn spawn_writer(
@@ -76,6 +79,7 @@ fn spawn_writer(
                 records: Vec::new(),
                 first_errors: BTreeMap::new(),
                 write_error: None,
+                samples: crate::measure::Samples::default(),
             };
             for mut record in rx {
                 record.slo_met = out.aggregate.slo_met(&record);
@@ -87,6 +91,7 @@ fn spawn_writer(
                     }
                 }
                 out.aggregate.add(&record);
+                out.samples.add(&record);
                 if let Some(live) = &live {
                     super::live::add(live, &record);
                 }
@@ -197,6 +202,7 @@ pub(crate) async fn execute(setup: TrialSetup) -> (Result<TrialRun>, Option<Json
         summary: outcome.aggregate.summary().with_client_cpu(cpu),
         first_errors: outcome.first_errors,
         stopped,
+        samples: outcome.samples,
     };
     (Ok(run), outcome.jsonl)
 }

@@ -5,6 +5,7 @@
 pub(crate) mod client_cpu;
 mod phases;
 mod record;
+mod samples;
 mod scaling;
 mod slo_eval;
 mod streaming;
@@ -18,6 +19,7 @@ pub use phases::{PhaseSummary, Recovery, RECOVERED_WITHIN};
 pub use record::{
     Exchange, LiveText, RecordContext, RequestError, RequestErrorKind, RequestRecord, ServerTimings,
 };
+pub use samples::{Reservoir, Samples, Second, RESERVOIR};
 pub use scaling::{scaling_table, Saturation, ScalingRow, ScalingTable};
 pub use slo_eval::SloCheck;
 pub use streaming::{StreamingComparison, StreamingFigures};

@@ -1,8 +1,9 @@
 //! The `llmbench` command line: the quick jobs that need no bench file
 //! (check engines, list models, send one request, serve the simulator,
-//! write a run's reports again).
+//! write a run's reports again, compare two runs).
 //! A thin shell over the library; everything here is reachable from code.
 
+mod compare;
 mod engines;
 mod report;
 mod request;
@@ -29,6 +30,8 @@ enum Command {
     Request(request::RequestArgs),
     /// Serve the built-in simulated engine until Ctrl-C.
     Sim(sim::SimArgs),
+    /// Compare two runs or baselines metric by metric (A is the baseline).
+    Compare(compare::CompareArgs),
     /// Write a run directory's reports again from its records (also for a
     /// run that crashed or was interrupted).
     Report(report::ReportArgs),
@@ -42,6 +45,7 @@ fn main() -> ExitCode {
         Command::Request(args) => request::run(args),
         Command::Sim(args) => sim::run(args).map(|()| ExitCode::SUCCESS),
         Command::Report(args) => report::run(args),
+        Command::Compare(args) => compare::run(args),
     };
     result.unwrap_or_else(|msg| {
         eprintln!("error: {msg}");
