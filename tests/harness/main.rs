@@ -473,6 +473,7 @@ fn ctrl_c_keeps_every_finished_request() {
 }
 
 mod launch;
+mod monitor;
 mod sequences;
 
 #[test]

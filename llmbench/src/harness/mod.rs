@@ -28,6 +28,9 @@ pub use run::{run_once, run_once_with, TrialRun};
 use crate::engine::{Engine, Timeouts};
 use crate::error::{Error, Result};
 use crate::measure::{Aggregate, ScalingTable, StreamingComparison, Summary};
+use crate::monitor::gpu::GpuMonitor;
+use crate::monitor::host::EngineProcess;
+use crate::monitor::{self, sampler};
 use crate::report::{
     self, CapacityEntry, JsonlWriter, RunDir, RunSummary, TrialStatus, TrialSummary,
 };
@@ -100,6 +103,13 @@ struct Shared {
     launcher: engines::Launcher,
     /// Where launched engines log in smoke mode, which has no run directory.
     smoke_logs: PathBuf,
+    /// How often to sample; `None` with `--no-monitor`.
+    monitor_interval: Option<Duration>,
+    /// The run's monitor, started with the run directory.
+    monitor: sampler::Home,
+    /// The GPUs, found before the first trial (and said once then), until
+    /// the monitor starts with the run directory.
+    gpus: Mutex<Option<GpuMonitor>>,
 }
 
 struct RunState {
@@ -139,6 +149,7 @@ fn prepare(args: &mut Args) -> Result<(Vec<Trial>, Arc<Shared>)> {
         }
     }
     let (request_timeout, timeouts) = args.timeouts()?;
+    let monitor_interval = args.monitor_interval()?;
     // Each stream holds a descriptor; the usual soft limit of 1,024 is far
     // below what a big load needs. A trial that needs more than the limit
     // allows says so before it starts (`limits::ensure`).
@@ -169,7 +180,20 @@ fn prepare(args: &mut Args) -> Result<(Vec<Trial>, Arc<Shared>)> {
         stop_tx,
         launcher: engines::Launcher::default(),
         smoke_logs: std::env::temp_dir().join(format!("llmbench-engines-{}", std::process::id())),
+        monitor_interval,
+        monitor: sampler::Home::default(),
+        gpus: Mutex::new(None),
     });
+    if let (Some(interval), true, false) = (monitor_interval, bench_mode, args.libtest.list) {
+        // Said before the trials start, once for the run.
+        let gpus = GpuMonitor::start(monitor::gpu::nvml());
+        eprintln!(
+            "llmbench: monitor: {}; sampling every {} s into monitor.csv",
+            gpus.status(),
+            interval.as_secs_f64()
+        );
+        *lock(&shared.gpus) = Some(gpus);
+    }
     if !args.libtest.list {
         shared.listen_for_signals();
     }
@@ -345,7 +369,10 @@ impl Shared {
         let started = SystemTime::now();
         let (jsonl, log_dir) = if bench_mode {
             match self.take_jsonl(started) {
-                Ok((jsonl, dir)) => (jsonl, dir.join("engines")),
+                Ok((jsonl, dir)) => {
+                    self.start_monitor(&dir);
+                    (jsonl, dir.join("engines"))
+                }
                 Err(e) => return (Err(e.chain().into()), None),
             }
         } else {
@@ -368,6 +395,11 @@ impl Shared {
                     keep_records: false,
                     jsonl,
                     stop: self.stop_tx.subscribe(),
+                    monitor: bench_mode.then(|| {
+                        let trial =
+                            self.monitor_trial(scenario, step.as_deref(), engine, engine_pid);
+                        (self.monitor.clone(), trial)
+                    }),
                 };
                 let (result, jsonl) = self.runtime.block_on(run::execute(setup));
                 (engine_pid, result.map_err(|e| e.chain()), jsonl)
@@ -435,6 +467,47 @@ impl Shared {
         match error {
             None => (Ok(()), figures),
             Some(msg) => (Err(msg.into()), figures),
+        }
+    }
+
+    /// Start the run's monitor, writing `<dir>/monitor.csv`, unless it
+    /// started already or is off. A monitor that cannot start is a
+    /// warning, not a failed run.
+    fn start_monitor(&self, dir: &Path) {
+        let (Some(interval), Some(gpus)) = (self.monitor_interval, lock(&self.gpus).take()) else {
+            return;
+        };
+        match sampler::Monitor::start(dir, interval, gpus) {
+            Ok(monitor) => *lock(&self.monitor) = Some(monitor),
+            Err(e) => eprintln!("llmbench: monitor off: {}", e.chain()),
+        }
+    }
+
+    /// What the sampler of a trial of `scenario` on `engine` needs.
+    fn monitor_trial(
+        &self,
+        scenario: &str,
+        step: Option<&str>,
+        engine: &Engine,
+        engine_pid: Option<u32>,
+    ) -> sampler::Trial {
+        let in_process = lock(&self.sim)
+            .as_ref()
+            .is_some_and(|sim| sim.url() == engine.url());
+        let process = match engine_pid {
+            Some(pid) => EngineProcess::Launched(pid),
+            None if in_process => EngineProcess::InProcessSim,
+            None => EngineProcess::Unknown,
+        };
+        let name = match step {
+            Some(step) => format!("{scenario}/{} [{step}]", engine.label()),
+            None => format!("{scenario}/{}", engine.label()),
+        };
+        sampler::Trial {
+            name,
+            engine_label: engine.label().to_string(),
+            engine_url: engine.url().to_string(),
+            engine: process,
         }
     }
 

@@ -15,6 +15,7 @@ use crate::engine::{self, Engine, Timeouts};
 use crate::error::{Error, ErrorKind, Result};
 use crate::load::executor::{self, Plan};
 use crate::measure::{client_cpu, Aggregate, RequestRecord, Summary};
+use crate::monitor::sampler;
 use crate::report::JsonlWriter;
 use crate::ValidBench;
 
@@ -47,6 +48,9 @@ pub(crate) struct TrialSetup {
     pub keep_records: bool,
     pub jsonl: Option<JsonlWriter>,
     pub stop: watch::Receiver<bool>,
+    /// The run's monitor and what this trial's sampler needs; `None`:
+    /// nothing is sampled.
+    pub monitor: Option<(sampler::Home, sampler::Trial)>,
 }
 
 struct WriterOutcome {
@@ -115,6 +119,7 @@ pub(crate) async fn execute(setup: TrialSetup) -> (Result<TrialRun>, Option<Json
         keep_records,
         jsonl,
         stop: mut outer_stop,
+        monitor,
     } = setup;
     let (client, model) = match engine::connect_with(&engine, timeouts).await {
         Ok(connected) => connected,
@@ -159,11 +164,24 @@ pub(crate) async fn execute(setup: TrialSetup) -> (Result<TrialRun>, Option<Json
     // Holding a sender keeps the writer thread alive until the second
     // sample, so its time shows under its own name.
     let writer_open = tx.clone();
+    // The sampler's thread starts before t0, so starting it is not
+    // counted in the first request's latency; it samples from t0 on.
+    let sampling = monitor.and_then(|(home, trial)| sampler::spawn(&home, trial));
     let t0 = Instant::now();
+    if let Some(s) = &sampling {
+        s.begin(t0);
+    }
     executor::run(plan, client, t0, tx, stop_rx.clone()).await;
     let cpu = cpu_before
         .zip(client_cpu::sample())
         .map(|(before, after)| client_cpu::between(&before, &after, client_cpu::available_cores()));
+    let monitored = match sampling {
+        Some(s) => tokio::task::spawn_blocking(move || s.finish())
+            .await
+            .ok()
+            .flatten(),
+        None => None,
+    };
     drop(writer_open);
     forward.abort();
     let stopped = *stop_rx.borrow();
@@ -187,7 +205,11 @@ pub(crate) async fn execute(setup: TrialSetup) -> (Result<TrialRun>, Option<Json
         t0,
         model,
         records: outcome.records,
-        summary: outcome.aggregate.summary().with_client_cpu(cpu),
+        summary: outcome
+            .aggregate
+            .summary()
+            .with_client_cpu(cpu)
+            .with_monitor(monitored),
         first_errors: outcome.first_errors,
         stopped,
     };
@@ -264,6 +286,7 @@ pub fn run_once_with(
         keep_records: true,
         jsonl: None,
         stop,
+        monitor: None,
     };
     runtime.block_on(execute(setup)).0
 }

@@ -100,21 +100,6 @@ fn every_column_is_listed() {
 }
 
 #[test]
-fn the_simulator_serves_its_queue() {
-    use crate::sim::{SimConfig, Simulator};
-    let sim = Simulator::start(SimConfig::new()).expect("simulator");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let mut scraper = Scraper::new(&sim.url(), Duration::from_secs(5));
-    let mut out = Readings::default();
-    assert_eq!(scraper.scrape(&runtime, &mut out), None);
-    assert_eq!(out.get("engine_requests_running"), Some(0.0));
-    assert_eq!(out.get("engine_requests_waiting"), Some(0.0));
-}
-
-#[test]
 fn a_missing_metrics_route_warns_once_and_stops() {
     // Nothing listens on port 9 of loopback (discard, never served here).
     let runtime = tokio::runtime::Builder::new_current_thread()

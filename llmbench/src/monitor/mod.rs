@@ -1,10 +1,17 @@
-//! What the machine and the engine did during a run: the GPUs ([`gpu`])
-//! and the engine's own `/metrics` ([`engine_metrics`], read with
-//! [`prometheus`]).
+//! What the machine and the engine did during a run: the host and the
+//! processes ([`host`]), the GPUs ([`gpu`]) and the engine's own `/metrics`
+//! ([`engine_metrics`], read with [`prometheus`]), sampled on one thread at
+//! an interval into `monitor.csv` and summed up per trial in `summary.json`.
 
+mod csv;
 pub mod engine_metrics;
 pub mod gpu;
+pub mod host;
 pub mod prometheus;
+pub(crate) mod sampler;
+pub mod summary;
+
+pub use summary::{MonitorSummary, SeriesStats};
 
 use std::collections::BTreeMap;
 
