@@ -145,3 +145,105 @@ fn the_simulator_serves_its_queue_at_metrics() {
     assert_eq!(out.get("engine_requests_waiting"), Some(0.0));
     assert!(scraper.describe().contains("llmbench_sim_requests_waiting"));
 }
+
+#[cfg(unix)]
+#[test]
+fn a_launched_engine_has_its_process_and_metrics_sampled() {
+    let out_dir = temp_dir("monitor-launch");
+    let (file, _port) =
+        super::launch::launched_engine_file(&out_dir.with_extension("conf"), "launched", "", "");
+    let out = monitored(&[
+        "--bench",
+        "ok_chat",
+        "--engines",
+        file.to_str().unwrap(),
+        "--monitor-interval",
+        "0.05",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    let dir = run_dir(&out_dir);
+    let trial = &summary(&dir)["trials"][0];
+    let pid = trial["engine_pid"].as_u64().unwrap();
+    let m = &trial["monitor"];
+    assert_eq!(
+        m["engine_process"].as_str().unwrap(),
+        format!("launched by llmbench, pid {pid}: engine_cpu_pct, engine_rss_mib"),
+    );
+    for series in [
+        "engine_cpu_pct",
+        "engine_rss_mib",
+        "engine_requests_running",
+    ] {
+        assert!(m["series"][series]["max"].is_f64(), "{series} in {m}");
+    }
+    assert!(
+        m["series"]["engine_rss_mib"]["max"].as_f64().unwrap() > 0.0,
+        "{m}"
+    );
+    assert!(
+        m["series"].get("sim_cpu_pct").is_none(),
+        "not in-process: {m}"
+    );
+    let _ = std::fs::remove_dir_all(out_dir.with_extension("conf"));
+    std::fs::remove_dir_all(out_dir).unwrap();
+}
+
+#[test]
+fn the_simulator_counts_requests_waiting_for_a_slot() {
+    use llmbench::monitor::engine_metrics::Scraper;
+    use llmbench::monitor::Readings;
+    use std::io::Write;
+    let sim = Simulator::start(SimConfig::new().max_concurrency(1)).unwrap();
+    let addr = sim.url().trim_start_matches("http://").to_string();
+    let body = r#"{"model":"llmbench-sim","messages":[{"role":"user","content":"hi"}],"max_tokens":2000,"stream":true}"#;
+    // Three long streams at once: one holds the only slot, two wait.
+    let streams: Vec<std::net::TcpStream> = (0..3)
+        .map(|_| {
+            let mut s = std::net::TcpStream::connect(&addr).unwrap();
+            write!(
+                s,
+                "POST /v1/chat/completions HTTP/1.1\r\nHost: {addr}\r\nContent-Type: \
+                 application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .unwrap();
+            s
+        })
+        .collect();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut scraper = Scraper::new(&sim.url(), Duration::from_secs(5));
+    let mut scrape = || {
+        let mut out = Readings::default();
+        assert_eq!(scraper.scrape(&runtime, &mut out), None);
+        (
+            out.get("engine_requests_running"),
+            out.get("engine_requests_waiting"),
+        )
+    };
+    let until = |scrape: &mut dyn FnMut() -> (Option<f64>, Option<f64>), want| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let got = scrape();
+            if got == want || Instant::now() > deadline {
+                return got;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+    assert_eq!(
+        until(&mut scrape, (Some(1.0), Some(2.0))),
+        (Some(1.0), Some(2.0))
+    );
+    // Clients that leave stop counting, waiting or running.
+    drop(streams);
+    assert_eq!(
+        until(&mut scrape, (Some(0.0), Some(0.0))),
+        (Some(0.0), Some(0.0))
+    );
+}

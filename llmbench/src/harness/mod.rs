@@ -7,6 +7,7 @@ mod config;
 mod engines;
 mod limits;
 mod lines;
+mod monitoring;
 mod registry;
 mod run;
 mod sequence;
@@ -29,8 +30,7 @@ use crate::engine::{Engine, Timeouts};
 use crate::error::{Error, Result};
 use crate::measure::{Aggregate, ScalingTable, StreamingComparison, Summary};
 use crate::monitor::gpu::GpuMonitor;
-use crate::monitor::host::EngineProcess;
-use crate::monitor::{self, sampler};
+use crate::monitor::sampler;
 use crate::report::{
     self, CapacityEntry, JsonlWriter, RunDir, RunSummary, TrialStatus, TrialSummary,
 };
@@ -184,15 +184,8 @@ fn prepare(args: &mut Args) -> Result<(Vec<Trial>, Arc<Shared>)> {
         monitor: sampler::Home::default(),
         gpus: Mutex::new(None),
     });
-    if let (Some(interval), true, false) = (monitor_interval, bench_mode, args.libtest.list) {
-        // Said before the trials start, once for the run.
-        let gpus = GpuMonitor::start(monitor::gpu::nvml());
-        eprintln!(
-            "llmbench: monitor: {}; sampling every {} s into monitor.csv",
-            gpus.status(),
-            interval.as_secs_f64()
-        );
-        *lock(&shared.gpus) = Some(gpus);
+    if bench_mode && !args.libtest.list {
+        shared.find_gpus();
     }
     if !args.libtest.list {
         shared.listen_for_signals();
@@ -467,47 +460,6 @@ impl Shared {
         match error {
             None => (Ok(()), figures),
             Some(msg) => (Err(msg.into()), figures),
-        }
-    }
-
-    /// Start the run's monitor, writing `<dir>/monitor.csv`, unless it
-    /// started already or is off. A monitor that cannot start is a
-    /// warning, not a failed run.
-    fn start_monitor(&self, dir: &Path) {
-        let (Some(interval), Some(gpus)) = (self.monitor_interval, lock(&self.gpus).take()) else {
-            return;
-        };
-        match sampler::Monitor::start(dir, interval, gpus) {
-            Ok(monitor) => *lock(&self.monitor) = Some(monitor),
-            Err(e) => eprintln!("llmbench: monitor off: {}", e.chain()),
-        }
-    }
-
-    /// What the sampler of a trial of `scenario` on `engine` needs.
-    fn monitor_trial(
-        &self,
-        scenario: &str,
-        step: Option<&str>,
-        engine: &Engine,
-        engine_pid: Option<u32>,
-    ) -> sampler::Trial {
-        let in_process = lock(&self.sim)
-            .as_ref()
-            .is_some_and(|sim| sim.url() == engine.url());
-        let process = match engine_pid {
-            Some(pid) => EngineProcess::Launched(pid),
-            None if in_process => EngineProcess::InProcessSim,
-            None => EngineProcess::Unknown,
-        };
-        let name = match step {
-            Some(step) => format!("{scenario}/{} [{step}]", engine.label()),
-            None => format!("{scenario}/{}", engine.label()),
-        };
-        sampler::Trial {
-            name,
-            engine_label: engine.label().to_string(),
-            engine_url: engine.url().to_string(),
-            engine: process,
         }
     }
 
