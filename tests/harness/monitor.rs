@@ -105,6 +105,14 @@ fn a_bench_run_writes_monitor_csv_and_says_once_there_is_no_gpu() {
         if no_gpu == 1 {
             assert!(m["gpu"].as_str().unwrap().starts_with("no GPU ("), "{m}");
         }
+        // Queue depth against throughput and TTFT: r, or null where the
+        // queue never moved (as here: 64 slots, 2 users).
+        let waiting = &m["correlation"]["engine_requests_waiting"];
+        assert!(waiting["intervals"].as_u64().unwrap() >= 1, "{m}");
+        for figure in ["output_tps", "ttft"] {
+            let r = &waiting[figure];
+            assert!(r.is_null() || r.as_f64().unwrap().abs() <= 1.0, "{m}");
+        }
     }
     std::fs::remove_dir_all(out_dir).unwrap();
 }

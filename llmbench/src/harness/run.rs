@@ -15,6 +15,7 @@ use crate::engine::{self, Engine, Timeouts};
 use crate::error::{Error, ErrorKind, Result};
 use crate::load::executor::{self, Plan};
 use crate::measure::{client_cpu, Aggregate, RequestRecord, Summary};
+use crate::monitor::correlation::{self, RequestPoint};
 use crate::monitor::sampler;
 use crate::report::JsonlWriter;
 use crate::ValidBench;
@@ -59,12 +60,15 @@ struct WriterOutcome {
     records: Vec<RequestRecord>,
     first_errors: BTreeMap<String, String>,
     write_error: Option<Error>,
+    /// When each request's output came (only when monitored).
+    points: Vec<RequestPoint>,
 }
 
 fn spawn_writer(
     rx: mpsc::Receiver<RequestRecord>,
     mut jsonl: Option<JsonlWriter>,
     keep: bool,
+    points: bool,
     stop: watch::Sender<bool>,
     aggregate: Aggregate,
 ) -> Result<JoinHandle<WriterOutcome>> {
@@ -77,6 +81,7 @@ fn spawn_writer(
                 records: Vec::new(),
                 first_errors: BTreeMap::new(),
                 write_error: None,
+                points: Vec::new(),
             };
             for mut record in rx {
                 record.slo_met = out.aggregate.slo_met(&record);
@@ -92,6 +97,9 @@ fn spawn_writer(
                     out.first_errors
                         .entry(err.kind.as_str().to_string())
                         .or_insert_with(|| err.message.clone());
+                }
+                if points {
+                    out.points.push(RequestPoint::of(&record));
                 }
                 if keep {
                     out.records.push(record);
@@ -143,7 +151,8 @@ pub(crate) async fn execute(setup: TrialSetup) -> (Result<TrialRun>, Option<Json
     };
     let (tx, rx) = mpsc::channel();
     let aggregate = Aggregate::with_slos(&bench.slos).with_phases(&bench.load);
-    let writer = match spawn_writer(rx, jsonl, keep_records, stop_tx.clone(), aggregate) {
+    let points = monitor.is_some();
+    let writer = match spawn_writer(rx, jsonl, keep_records, points, stop_tx.clone(), aggregate) {
         Ok(writer) => writer,
         Err(e) => return (Err(e), None),
     };
@@ -209,7 +218,10 @@ pub(crate) async fn execute(setup: TrialSetup) -> (Result<TrialRun>, Option<Json
             .aggregate
             .summary()
             .with_client_cpu(cpu)
-            .with_monitor(monitored),
+            .with_monitor(monitored.map(|(mut m, rows)| {
+                m.correlation = correlation::correlate(&rows, &outcome.points);
+                m
+            })),
         first_errors: outcome.first_errors,
         stopped,
     };

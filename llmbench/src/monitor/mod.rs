@@ -1,8 +1,10 @@
 //! What the machine and the engine did during a run: the host and the
 //! processes ([`host`]), the GPUs ([`gpu`]) and the engine's own `/metrics`
 //! ([`engine_metrics`], read with [`prometheus`]), sampled on one thread at
-//! an interval into `monitor.csv` and summed up per trial in `summary.json`.
+//! an interval into `monitor.csv` and summed up per trial in `summary.json`,
+//! with how throughput and TTFT moved with them ([`correlation`]).
 
+pub mod correlation;
 mod csv;
 pub mod engine_metrics;
 pub mod gpu;

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use super::correlation;
 use super::csv::{self, CsvFile};
 use super::engine_metrics::{self, Scraper};
 use super::gpu::GpuMonitor;
@@ -71,13 +72,8 @@ impl Monitor {
         &self.columns
     }
 
-    fn sample(
-        &mut self,
-        trial: &Trial,
-        t0: Instant,
-        acc: &mut Accumulator,
-        notes: &mut Vec<String>,
-    ) {
+    fn sample(&mut self, trial: &Trial, t0: Instant, kept: &mut Kept) {
+        let Kept { acc, notes, rows } = kept;
         let mut readings = Readings::default();
         self.host.sample(&mut readings);
         self.gpus.sample(&mut readings);
@@ -87,6 +83,11 @@ impl Monitor {
         notes.extend(self.gpus.take_notes());
         let t_s = Instant::now().saturating_duration_since(t0).as_secs_f64();
         acc.add(&readings);
+        let mut correlated = Readings::default();
+        for (column, v) in readings.iter().filter(|(c, _)| correlation::correlated(c)) {
+            correlated.set(column, v);
+        }
+        rows.push((t_s, correlated));
         if let Some(csv) = self.csv.as_mut() {
             if let Err(e) = csv.write(&csv::row(&trial.name, t_s, &self.columns, &readings)) {
                 notes.push(format!("monitor.csv is no longer written: {}", e.chain()));
@@ -95,6 +96,19 @@ impl Monitor {
         }
     }
 }
+
+/// What a trial's sampler keeps: the figures, the notes, and the rows of
+/// the correlated series.
+#[derive(Default)]
+struct Kept {
+    acc: Accumulator,
+    notes: Vec<String>,
+    rows: Rows,
+}
+
+/// The rows of the correlated series, `t_s` first, for
+/// [`correlation::correlate`].
+pub type Rows = Vec<(f64, Readings)>;
 
 /// What a trial's sampler needs to know.
 pub struct Trial {
@@ -112,7 +126,7 @@ pub struct Trial {
 pub struct Sampling {
     start: mpsc::Sender<Instant>,
     stop: mpsc::Sender<Instant>,
-    thread: JoinHandle<Option<MonitorSummary>>,
+    thread: JoinHandle<Option<(MonitorSummary, Rows)>>,
 }
 
 /// Start the sampler thread of `trial`, with the run's monitor from
@@ -124,7 +138,8 @@ pub fn spawn(home: &Home, trial: Trial) -> Option<Sampling> {
     let (stop_tx, stop_rx) = mpsc::channel();
     let back = Arc::clone(home);
     let thread = std::thread::Builder::new()
-        .name("llmbench-monitor".into())
+        // 15 characters: Linux keeps no more of a thread name.
+        .name("llmbench-sample".into())
         .spawn(move || {
             let mut monitor = monitor;
             let summary = start_rx
@@ -153,8 +168,9 @@ impl Sampling {
         let _ = self.start.send(t0);
     }
 
-    /// Take a last sample, stop, and sum the trial up.
-    pub fn finish(self) -> Option<MonitorSummary> {
+    /// Take a last sample, stop, and sum the trial up; with the rows of
+    /// the correlated series.
+    pub fn finish(self) -> Option<(MonitorSummary, Rows)> {
         let _ = self.stop.send(Instant::now());
         drop(self.start);
         self.thread.join().ok().flatten()
@@ -167,7 +183,7 @@ fn run(
     trial: &Trial,
     t0: Instant,
     stop: &mpsc::Receiver<Instant>,
-) -> MonitorSummary {
+) -> (MonitorSummary, Rows) {
     monitor.host.set_engine(trial.engine);
     let mut scratch = Readings::default();
     // Counts CPU and bytes from here on, not from the trial before.
@@ -177,15 +193,14 @@ fn run(
         .entry(trial.engine_label.clone())
         .or_insert_with(|| Scraper::new(&trial.engine_url, SCRAPE_TIMEOUT));
     scraper.restart();
-    let mut acc = Accumulator::default();
-    let mut notes = Vec::new();
+    let mut kept = Kept::default();
     let interval = monitor.interval;
     let mut next = t0 + interval;
     loop {
         let wait = next.saturating_duration_since(Instant::now());
         match stop.recv_timeout(wait) {
             Err(RecvTimeoutError::Timeout) => {
-                monitor.sample(trial, t0, &mut acc, &mut notes);
+                monitor.sample(trial, t0, &mut kept);
                 next += interval;
                 // Fell behind (a slow scrape): skip, never burst.
                 let now = Instant::now();
@@ -198,13 +213,14 @@ fn run(
                 let since = next
                     .checked_sub(interval)
                     .map_or(interval, |at| at.elapsed());
-                if acc.samples() == 0 || since >= interval / 4 {
-                    monitor.sample(trial, t0, &mut acc, &mut notes);
+                if kept.acc.samples() == 0 || since >= interval / 4 {
+                    monitor.sample(trial, t0, &mut kept);
                 }
                 break;
             }
         }
     }
+    let Kept { acc, notes, rows } = kept;
     for note in &notes {
         eprintln!("llmbench: {note}");
     }
@@ -212,15 +228,17 @@ fn run(
         Some(s) => s.describe(),
         None => String::new(),
     };
-    MonitorSummary {
+    let summary = MonitorSummary {
         interval_s: interval.as_secs_f64(),
         samples: acc.samples(),
         gpu: monitor.gpus.status().to_string(),
         engine_process: trial.engine.describe(),
         engine_metrics,
         series: acc.stats(),
+        correlation: BTreeMap::new(),
         notes,
-    }
+    };
+    (summary, rows)
 }
 
 #[cfg(test)]
@@ -271,8 +289,13 @@ mod tests {
         let sampling = spawn(&home, trial("chat/gone")).expect("started");
         assert!(home.lock().expect("lock").is_none(), "the thread holds it");
         sampling.begin(Instant::now());
-        let m = sampling.finish().expect("summary");
+        let (m, rows) = sampling.finish().expect("summary");
         assert!(home.lock().expect("lock").is_some(), "handed back");
+        assert_eq!(rows.len() as u64, m.samples);
+        assert!(rows
+            .iter()
+            .all(|(_, r)| r.get("gpu0_util_pct") == Some(1.0)));
+        assert!(rows.iter().all(|(_, r)| r.get("host_cpu_pct").is_none()));
         assert!(m.samples >= 1);
         for column in ["host_cpu_pct", "client_rss_mib", "gpu0_temp_c"] {
             assert!(m.series.contains_key(column), "{column}: {m:?}");
@@ -286,7 +309,7 @@ mod tests {
         // A second trial of the same engine: same columns, no second warning.
         let sampling = spawn(&home, trial("rag/gone")).expect("started");
         sampling.begin(Instant::now());
-        let m = sampling.finish().expect("summary");
+        let (m, _) = sampling.finish().expect("summary");
         assert!(m.notes.is_empty(), "{m:?}");
 
         let text = std::fs::read_to_string(dir.join("monitor.csv")).expect("monitor.csv");

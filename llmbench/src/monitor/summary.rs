@@ -49,6 +49,10 @@ pub struct MonitorSummary {
     pub engine_metrics: String,
     /// Every series with at least one value, by `monitor.csv` column.
     pub series: BTreeMap<String, SeriesStats>,
+    /// Pearson's r of each interval's output tokens/s and mean TTFT with
+    /// GPU utilisation, KV-cache use and queue depth, where sampled.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub correlation: BTreeMap<String, super::correlation::Correlation>,
     /// What went wrong with a source during the trial (a failing GPU
     /// query, a vanished device, `/metrics` switched off), once each.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
