@@ -255,3 +255,23 @@ fn the_simulator_counts_requests_waiting_for_a_slot() {
         (Some(0.0), Some(0.0))
     );
 }
+
+#[test]
+fn an_ollama_server_is_read_at_api_ps() {
+    use llmbench::monitor::engine_metrics::Scraper;
+    use llmbench::monitor::Readings;
+    use llmbench::sim::Protocol;
+    let sim = Simulator::start(SimConfig::new().protocols(&[Protocol::Ollama])).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut scraper = Scraper::ollama(&sim.url(), Duration::from_secs(5));
+    let mut out = Readings::default();
+    assert_eq!(scraper.scrape(&runtime, &mut out), None);
+    assert_eq!(out.get("engine_models_loaded"), Some(1.0));
+    // Ollama has no /metrics: the usual scraper switches itself off.
+    let mut metrics = Scraper::new(&sim.url(), Duration::from_secs(5));
+    let warning = metrics.scrape(&runtime, &mut out).unwrap();
+    assert!(warning.contains("HTTP 404"), "{warning}");
+}

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use super::{lock, Shared};
-use crate::engine::Engine;
+use crate::engine::{Engine, EngineKind};
 use crate::monitor::gpu::{self, GpuMonitor};
 use crate::monitor::host::EngineProcess;
 use crate::monitor::sampler;
@@ -64,6 +64,7 @@ impl Shared {
             engine_label: engine.label().to_string(),
             engine_url: engine.url().to_string(),
             engine: process,
+            ollama: engine.kind() == EngineKind::Ollama,
         }
     }
 }

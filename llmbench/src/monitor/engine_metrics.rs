@@ -83,9 +83,46 @@ const SERIES: &[Series] = &[
     },
 ];
 
-/// The columns [`select`] can fill, in order.
+/// Ollama's columns, from `/api/ps` (it serves no `/metrics`).
+const OLLAMA_COLUMNS: [&str; 3] = [
+    "engine_models_loaded",
+    "engine_vram_mib",
+    "engine_model_vram_pct",
+];
+
+/// The columns [`select`] and [`select_ollama`] can fill, in order.
 pub fn columns() -> Vec<String> {
-    SERIES.iter().map(|s| s.column.to_string()).collect()
+    SERIES
+        .iter()
+        .map(|s| s.column)
+        .chain(OLLAMA_COLUMNS)
+        .map(String::from)
+        .collect()
+}
+
+/// What Ollama's `/api/ps` says: models loaded, their memory on the GPU
+/// (`size_vram`), and the smallest share of a model's memory (`size`)
+/// that is on the GPU, in percent: under 100, part of that model runs on
+/// the CPU, which explains slow numbers.
+pub fn select_ollama(ps: &serde_json::Value) -> Readings {
+    let mut out = Readings::default();
+    let models = ps
+        .get("models")
+        .and_then(serde_json::Value::as_array)
+        .map_or(&[][..], Vec::as_slice);
+    let bytes = |m: &serde_json::Value, key: &str| m.get(key).and_then(serde_json::Value::as_u64);
+    out.set("engine_models_loaded", models.len() as f64);
+    let vram: u64 = models.iter().filter_map(|m| bytes(m, "size_vram")).sum();
+    out.set("engine_vram_mib", vram as f64 / (1024.0 * 1024.0));
+    let share = models
+        .iter()
+        .filter_map(|m| {
+            let size = bytes(m, "size").filter(|&s| s > 0)?;
+            Some(100.0 * bytes(m, "size_vram").unwrap_or(0) as f64 / size as f64)
+        })
+        .reduce(f64::min);
+    out.set_some("engine_model_vram_pct", share);
+    out
 }
 
 /// What one scrape gives: gauge values by column, counters' raw totals by
@@ -161,8 +198,17 @@ impl Scraper {
     /// A scraper of `<base_url>/metrics`, each scrape given at most
     /// `timeout`.
     pub fn new(base_url: &str, timeout: Duration) -> Scraper {
+        Scraper::at(base_url, "/metrics", timeout)
+    }
+
+    /// A scraper of an Ollama server's `<base_url>/api/ps`.
+    pub fn ollama(base_url: &str, timeout: Duration) -> Scraper {
+        Scraper::at(base_url, "/api/ps", timeout)
+    }
+
+    fn at(base_url: &str, path: &str, timeout: Duration) -> Scraper {
         Scraper {
-            url: format!("{}/metrics", base_url.trim_end_matches('/')),
+            url: format!("{}{path}", base_url.trim_end_matches('/')),
             client: reqwest::Client::new(),
             timeout,
             disabled: None,
@@ -232,6 +278,9 @@ impl Scraper {
             }
             Err(Failure::Off(why)) => return self.disable(why),
         };
+        if self.url.ends_with("/api/ps") {
+            return self.read_ollama(&text, out);
+        }
         let metrics = match prometheus::parse(&text) {
             Ok(m) => m,
             Err(e) => return self.disable(format!("not Prometheus text: {e}")),
@@ -246,6 +295,18 @@ impl Scraper {
             rates(before, &selected.counters, seconds, out);
         }
         self.last = Some((at, selected.counters));
+        None
+    }
+
+    fn read_ollama(&mut self, text: &str, out: &mut Readings) -> Option<String> {
+        let ps = match serde_json::from_str(text) {
+            Ok(ps) => ps,
+            Err(e) => return self.disable(format!("not JSON: {e}")),
+        };
+        for (column, value) in select_ollama(&ps).iter() {
+            out.set(column, value);
+        }
+        self.sources = OLLAMA_COLUMNS.iter().map(|&c| (c, "/api/ps")).collect();
         None
     }
 

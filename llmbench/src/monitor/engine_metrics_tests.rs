@@ -94,9 +94,47 @@ fn every_column_is_listed() {
             "engine_requests_running",
             "engine_requests_waiting",
             "engine_kv_cache_usage",
-            "engine_generated_tokens_per_s"
+            "engine_generated_tokens_per_s",
+            "engine_models_loaded",
+            "engine_vram_mib",
+            "engine_model_vram_pct"
         ]
     );
+}
+
+fn ollama_fixture(name: &str) -> serde_json::Value {
+    let full = format!(
+        "{}/../../shared/fixtures/ollama/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{full}: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{full}: {e}"))
+}
+
+#[test]
+fn ollama_ps_gives_models_vram_and_what_spilled_to_the_cpu() {
+    let two = select_ollama(&ollama_fixture("ps.json"));
+    assert_eq!(two.get("engine_models_loaded"), Some(2.0));
+    let mib = (2_686_878_533.0 + 6_781_644_800.0) / 1024.0 / 1024.0;
+    assert_eq!(two.get("engine_vram_mib"), Some(mib));
+    assert_eq!(
+        two.get("engine_model_vram_pct"),
+        Some(100.0),
+        "all on the GPU"
+    );
+    let forever = select_ollama(&ollama_fixture("ps_keep_alive_forever.json"));
+    assert_eq!(forever.get("engine_models_loaded"), Some(1.0));
+    let spilled = serde_json::json!({"models": [
+        {"name": "a", "size": 1000, "size_vram": 1000},
+        {"name": "b", "size": 2000, "size_vram": 500},
+    ]});
+    assert_eq!(
+        select_ollama(&spilled).get("engine_model_vram_pct"),
+        Some(25.0)
+    );
+    let none = select_ollama(&serde_json::json!({"models": []}));
+    assert_eq!(none.get("engine_models_loaded"), Some(0.0));
+    assert_eq!(none.get("engine_model_vram_pct"), None);
 }
 
 #[test]

@@ -120,6 +120,8 @@ pub struct Trial {
     pub engine_url: String,
     /// The engine's process.
     pub engine: EngineProcess,
+    /// An Ollama server: its `/api/ps` is read instead of `/metrics`.
+    pub ollama: bool,
 }
 
 /// A trial's sampler thread.
@@ -191,7 +193,13 @@ fn run(
     let scraper = monitor
         .scrapers
         .entry(trial.engine_label.clone())
-        .or_insert_with(|| Scraper::new(&trial.engine_url, SCRAPE_TIMEOUT));
+        .or_insert_with(|| {
+            if trial.ollama {
+                Scraper::ollama(&trial.engine_url, SCRAPE_TIMEOUT)
+            } else {
+                Scraper::new(&trial.engine_url, SCRAPE_TIMEOUT)
+            }
+        });
     scraper.restart();
     let mut kept = Kept::default();
     let interval = monitor.interval;
@@ -285,6 +293,7 @@ mod tests {
             engine_label: "gone".into(),
             engine_url: "http://127.0.0.1:9".into(),
             engine: EngineProcess::Unknown,
+            ollama: false,
         };
         let sampling = spawn(&home, trial("chat/gone")).expect("started");
         assert!(home.lock().expect("lock").is_none(), "the thread holds it");

@@ -18,6 +18,9 @@ pub const GPU_TEMP_WARN_C: f64 = 85.0;
 /// KV-cache use (a fraction) at or above which the cache is said to be
 /// full.
 pub const KV_CACHE_FULL: f64 = 0.99;
+/// The share of an Ollama model's memory on the GPU, in percent, under
+/// which part of it is said to run on the CPU.
+pub const MODEL_VRAM_PCT_WARN: f64 = 99.5;
 
 /// One series over a trial.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -137,6 +140,15 @@ pub fn alerts(m: &MonitorSummary) -> Vec<String> {
             ));
         }
     }
+    if let Some(vram) = m.series.get("engine_model_vram_pct") {
+        if vram.min < MODEL_VRAM_PCT_WARN {
+            out.push(format!(
+                "an Ollama model had only {:.0}% of its memory on the GPU: the rest ran on the \
+                 CPU, which slows every token (ollama ps shows the split)",
+                vram.min
+            ));
+        }
+    }
     if let Some(kv) = m.series.get("engine_kv_cache_usage") {
         if kv.max >= KV_CACHE_FULL {
             out.push(format!(
@@ -193,20 +205,23 @@ mod tests {
                 ("host_swap_used_mib", 512.0),
                 ("gpu1_temp_c", 80.0),
                 ("engine_kv_cache_usage", 0.5),
+                ("engine_model_vram_pct", 100.0),
             ],
             &[
                 ("host_mem_used_pct", 93.4),
                 ("host_swap_used_mib", 700.0),
                 ("gpu1_temp_c", 88.0),
                 ("engine_kv_cache_usage", 1.0),
+                ("engine_model_vram_pct", 60.0),
             ],
         ]);
         let alerts = alerts(&m);
-        assert_eq!(alerts.len(), 4, "{alerts:?}");
+        assert_eq!(alerts.len(), 5, "{alerts:?}");
         assert!(alerts[0].starts_with("host memory reached 93% in use"));
         assert!(alerts[1].contains("swap in use between 512 and 700 MiB"));
         assert!(alerts[2].starts_with("GPU 1 reached 88 °C"));
-        assert!(alerts[3].starts_with("the engine's KV cache was full (usage 1.00, mean 0.75)"));
+        assert!(alerts[3].starts_with("an Ollama model had only 60% of its memory on the GPU"));
+        assert!(alerts[4].starts_with("the engine's KV cache was full (usage 1.00, mean 0.75)"));
     }
 
     #[test]

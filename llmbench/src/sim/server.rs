@@ -463,7 +463,8 @@ fn probe(shared: &Shared, path: &str) -> Option<Reply> {
             JSON_UTF8,
             ollama::tags_body(model, shared.started_wall),
         ),
-        "/metrics" => Reply::new(200, PROMETHEUS, shared.metrics_body()),
+        // Ollama serves no /metrics: an Ollama-only simulator neither.
+        "/metrics" if owner.is_some() => Reply::new(200, PROMETHEUS, shared.metrics_body()),
         "/api/ps" if ollama => Reply::new(200, JSON_UTF8, ollama::ps_body(model, !loading)),
         _ => return None,
     };
