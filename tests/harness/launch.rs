@@ -25,7 +25,12 @@ fn free_port() -> u16 {
 /// An engines file in `dir` with one engine, `name`, that the harness
 /// launches: `sim-engine PORT` plus `args`, with `extra` lines in its
 /// `[engine.launch]` table. Returns the file and the port.
-fn launched_engine_file(dir: &Path, name: &str, args: &str, extra: &str) -> (PathBuf, u16) {
+pub(super) fn launched_engine_file(
+    dir: &Path,
+    name: &str,
+    args: &str,
+    extra: &str,
+) -> (PathBuf, u16) {
     std::fs::create_dir_all(dir).unwrap();
     let port = free_port();
     let file = dir.join(format!("{name}.toml"));

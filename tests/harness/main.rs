@@ -476,6 +476,7 @@ fn ctrl_c_keeps_every_finished_request() {
 
 mod baselines;
 mod launch;
+mod monitor;
 mod reports;
 mod schema;
 mod sequences;

@@ -113,6 +113,21 @@ pub struct Args {
     /// retries. Off by default: retries change what latency means.
     #[arg(long, value_name = "N", env = "LLMBENCH_RETRIES", default_value_t = 0)]
     pub retries: u32,
+
+    /// Sample the host, the client, the engine's process, the GPUs and the
+    /// engine's /metrics every SECS seconds into monitor.csv.
+    #[arg(
+        long,
+        value_name = "SECS",
+        env = "LLMBENCH_MONITOR_INTERVAL",
+        default_value_t = 1.0
+    )]
+    pub monitor_interval: f64,
+
+    /// Do not sample anything during the run (no monitor.csv, no `monitor`
+    /// in summary.json).
+    #[arg(long, env = "LLMBENCH_NO_MONITOR")]
+    pub no_monitor: bool,
 }
 
 impl Args {
@@ -139,6 +154,24 @@ impl Args {
             idle: Some(secs("idle-timeout", self.idle_timeout)?),
         };
         Ok((secs("request-timeout", self.request_timeout)?, timeouts))
+    }
+
+    /// How often to sample, or `None` with `--no-monitor`.
+    pub fn monitor_interval(&self) -> crate::Result<Option<Duration>> {
+        if self.no_monitor {
+            return Ok(None);
+        }
+        let v = self.monitor_interval;
+        Duration::try_from_secs_f64(v)
+            .ok()
+            .filter(|d| *d >= Duration::from_millis(10))
+            .map(Some)
+            .ok_or_else(|| {
+                crate::Error::new(
+                    crate::ErrorKind::Config,
+                    format!("--monitor-interval: must be at least 0.01 seconds (got {v})"),
+                )
+            })
     }
 }
 
@@ -177,7 +210,7 @@ mod tests {
             .get_arguments()
             .filter(|a| libtest.get_arguments().all(|l| l.get_id() != a.get_id()))
             .collect();
-        assert_eq!(ours.len(), 15);
+        assert_eq!(ours.len(), 17);
         for arg in ours {
             let env = arg.get_env().map(|e| e.to_string_lossy().into_owned());
             assert!(
@@ -197,6 +230,25 @@ mod tests {
         let (total, t) = args.timeouts().unwrap();
         assert_eq!(total, Duration::from_secs(300));
         assert_eq!(t.first_token, Some(Duration::from_millis(2500)));
+    }
+
+    #[test]
+    fn the_monitor_samples_every_second_unless_told_otherwise() {
+        let args = Args::try_parse_from(["bench"]).unwrap();
+        assert_eq!(
+            args.monitor_interval().unwrap(),
+            Some(Duration::from_secs(1))
+        );
+        let args = Args::try_parse_from(["bench", "--monitor-interval", "0.25"]).unwrap();
+        assert_eq!(
+            args.monitor_interval().unwrap(),
+            Some(Duration::from_millis(250))
+        );
+        let args = Args::try_parse_from(["bench", "--no-monitor"]).unwrap();
+        assert_eq!(args.monitor_interval().unwrap(), None);
+        let args = Args::try_parse_from(["bench", "--monitor-interval", "0"]).unwrap();
+        let err = args.monitor_interval().unwrap_err().to_string();
+        assert!(err.contains("--monitor-interval"), "{err}");
     }
 
     #[test]

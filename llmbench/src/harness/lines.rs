@@ -3,6 +3,7 @@
 
 use super::TrialRun;
 use crate::measure::{warnings, ScalingTable, Summary};
+use crate::monitor::summary::alerts;
 use crate::report::TrialStatus;
 
 /// How a trial ended and, if it failed, why; `judge_slos`: whether a missed
@@ -96,6 +97,13 @@ pub(super) fn headline(s: &Summary) -> String {
             "WARNING: the client was busy ({:.0}% of {} cores{busiest}); see summary.json warnings",
             cpu.cores_share * 100.0,
             cpu.cores
+        ));
+    }
+    let alerts = s.monitor.as_ref().map_or(0, |m| alerts(m).len());
+    if alerts > 0 {
+        parts.push(format!(
+            "WARNING: {alerts} monitor alert(s) (memory, swap, GPU heat, KV cache); see \
+             summary.json warnings"
         ));
     }
     format!("[{}]", parts.join(" | "))

@@ -9,6 +9,7 @@ mod engines;
 mod limits;
 mod lines;
 mod live;
+mod monitoring;
 mod registry;
 mod run;
 mod sequence;
@@ -30,6 +31,8 @@ pub use run::{run_once, run_once_with, TrialRun};
 use crate::engine::{Engine, Timeouts};
 use crate::error::{Error, Result};
 use crate::measure::{Aggregate, Summary};
+use crate::monitor::gpu::GpuMonitor;
+use crate::monitor::sampler;
 use crate::report::meta::RunMeta;
 use crate::report::{self, JsonlWriter, RunData, RunDir, TrialStatus, TrialSummary};
 use crate::sim::{SimConfig, Simulator};
@@ -129,6 +132,13 @@ struct Shared {
     launcher: engines::Launcher,
     /// Where launched engines log in smoke mode, which has no run directory.
     smoke_logs: PathBuf,
+    /// How often to sample; `None` with `--no-monitor`.
+    monitor_interval: Option<Duration>,
+    /// The run's monitor, started with the run directory.
+    monitor: sampler::Home,
+    /// The GPUs, found before the first trial (and said once then), until
+    /// the monitor starts with the run directory.
+    gpus: Mutex<Option<GpuMonitor>>,
 }
 
 struct RunState {
@@ -180,6 +190,7 @@ fn prepare(args: &mut Args) -> Result<(Vec<Trial>, Arc<Shared>)> {
             args.noise_threshold
         )));
     }
+    let monitor_interval = args.monitor_interval()?;
     // Each stream holds a descriptor; the usual soft limit of 1,024 is far
     // below what a big load needs. A trial that needs more than the limit
     // allows says so before it starts (`limits::ensure`).
@@ -222,7 +233,13 @@ fn prepare(args: &mut Args) -> Result<(Vec<Trial>, Arc<Shared>)> {
         stop_tx,
         launcher: engines::Launcher::default(),
         smoke_logs: std::env::temp_dir().join(format!("llmbench-engines-{}", std::process::id())),
+        monitor_interval,
+        monitor: sampler::Home::default(),
+        gpus: Mutex::new(None),
     });
+    if bench_mode && !args.libtest.list {
+        shared.find_gpus();
+    }
     if !args.libtest.list {
         shared.listen_for_signals();
     }
@@ -408,6 +425,7 @@ impl Shared {
                 Ok(taken) => taken,
                 Err(e) => return (Err(e.chain().into()), None),
             };
+            self.start_monitor(&dir);
             let noted = self.note_in_meta(|meta| {
                 meta.add_scenario(scenario, description, bench);
                 meta.add_engine(engine);
@@ -441,6 +459,11 @@ impl Shared {
                     jsonl,
                     stop: self.stop_tx.subscribe(),
                     live: None,
+                    monitor: bench_mode.then(|| {
+                        let trial =
+                            self.monitor_trial(scenario, step.as_deref(), engine, engine_pid);
+                        (self.monitor.clone(), trial)
+                    }),
                 };
                 let name = match &step {
                     Some(s) => format!("{scenario}/{} ({s})", engine.label()),

@@ -15,6 +15,8 @@ use crate::engine::{self, Engine, Timeouts};
 use crate::error::{Error, ErrorKind, Result};
 use crate::load::executor::{self, Plan};
 use crate::measure::{client_cpu, Aggregate, RequestRecord, Summary};
+use crate::monitor::correlation::{self, RequestPoint};
+use crate::monitor::sampler;
 use crate::report::JsonlWriter;
 use crate::ValidBench;
 
@@ -51,6 +53,9 @@ pub(crate) struct TrialSetup {
     pub stop: watch::Receiver<bool>,
     /// Where the live view reads the figures so far, when it is on.
     pub live: Option<super::live::Live>,
+    /// The run's monitor and what this trial's sampler needs; `None`:
+    /// nothing is sampled.
+    pub monitor: Option<(sampler::Home, sampler::Trial)>,
 }
 
 struct WriterOutcome {
@@ -60,12 +65,15 @@ struct WriterOutcome {
     first_errors: BTreeMap<String, String>,
     write_error: Option<Error>,
     samples: crate::measure::Samples,
+    /// When each request's output came (only when monitored).
+    points: Vec<RequestPoint>,
 }
 
 fn spawn_writer(
     rx: mpsc::Receiver<RequestRecord>,
     mut jsonl: Option<JsonlWriter>,
     keep: bool,
+    points: bool,
     stop: watch::Sender<bool>,
     aggregate: Aggregate,
     live: Option<super::live::Live>,
@@ -80,6 +88,7 @@ fn spawn_writer(
                 first_errors: BTreeMap::new(),
                 write_error: None,
                 samples: crate::measure::Samples::default(),
+                points: Vec::new(),
             };
             for mut record in rx {
                 record.slo_met = out.aggregate.slo_met(&record);
@@ -99,6 +108,9 @@ fn spawn_writer(
                     out.first_errors
                         .entry(err.kind.as_str().to_string())
                         .or_insert_with(|| err.message.clone());
+                }
+                if points {
+                    out.points.push(RequestPoint::of(&record));
                 }
                 if keep {
                     out.records.push(record);
@@ -127,6 +139,7 @@ pub(crate) async fn execute(setup: TrialSetup) -> (Result<TrialRun>, Option<Json
         jsonl,
         stop: mut outer_stop,
         live,
+        monitor,
     } = setup;
     let (client, model) = match engine::connect_with(&engine, timeouts).await {
         Ok(connected) => connected,
@@ -150,7 +163,16 @@ pub(crate) async fn execute(setup: TrialSetup) -> (Result<TrialRun>, Option<Json
     };
     let (tx, rx) = mpsc::channel();
     let aggregate = Aggregate::with_slos(&bench.slos).with_phases(&bench.load);
-    let writer = match spawn_writer(rx, jsonl, keep_records, stop_tx.clone(), aggregate, live) {
+    let points = monitor.is_some();
+    let writer = match spawn_writer(
+        rx,
+        jsonl,
+        keep_records,
+        points,
+        stop_tx.clone(),
+        aggregate,
+        live,
+    ) {
         Ok(writer) => writer,
         Err(e) => return (Err(e), None),
     };
@@ -171,11 +193,24 @@ pub(crate) async fn execute(setup: TrialSetup) -> (Result<TrialRun>, Option<Json
     // Holding a sender keeps the writer thread alive until the second
     // sample, so its time shows under its own name.
     let writer_open = tx.clone();
+    // The sampler's thread starts before t0, so starting it is not
+    // counted in the first request's latency; it samples from t0 on.
+    let sampling = monitor.and_then(|(home, trial)| sampler::spawn(&home, trial));
     let t0 = Instant::now();
+    if let Some(s) = &sampling {
+        s.begin(t0);
+    }
     executor::run(plan, client, t0, tx, stop_rx.clone()).await;
     let cpu = cpu_before
         .zip(client_cpu::sample())
         .map(|(before, after)| client_cpu::between(&before, &after, client_cpu::available_cores()));
+    let monitored = match sampling {
+        Some(s) => tokio::task::spawn_blocking(move || s.finish())
+            .await
+            .ok()
+            .flatten(),
+        None => None,
+    };
     drop(writer_open);
     forward.abort();
     let stopped = *stop_rx.borrow();
@@ -199,7 +234,14 @@ pub(crate) async fn execute(setup: TrialSetup) -> (Result<TrialRun>, Option<Json
         t0,
         model,
         records: outcome.records,
-        summary: outcome.aggregate.summary().with_client_cpu(cpu),
+        summary: outcome
+            .aggregate
+            .summary()
+            .with_client_cpu(cpu)
+            .with_monitor(monitored.map(|(mut m, rows)| {
+                m.correlation = correlation::correlate(&rows, &outcome.points);
+                m
+            })),
         first_errors: outcome.first_errors,
         stopped,
         samples: outcome.samples,
@@ -278,6 +320,7 @@ pub fn run_once_with(
         jsonl: None,
         stop,
         live: None,
+        monitor: None,
     };
     runtime.block_on(execute(setup)).0
 }

@@ -122,6 +122,36 @@ pub(crate) fn sample() -> Option<CpuSample> {
     })
 }
 
+/// CPU seconds from `before` to `after`: (the client's, the in-process
+/// simulator's `llmbench-sim*` threads'), the two adding up to the
+/// process's. What the monitor samples each interval.
+pub(crate) fn split_s(before: &CpuSample, after: &CpuSample) -> (f64, f64) {
+    let hz = after.ticks_per_s.max(1) as f64;
+    let sim = sim_ticks(before, after);
+    let process = after.process.saturating_sub(before.process);
+    (process.saturating_sub(sim) as f64 / hz, sim as f64 / hz)
+}
+
+/// Ticks the simulator's threads used from `before` to `after`.
+fn sim_ticks(before: &CpuSample, after: &CpuSample) -> u64 {
+    after
+        .threads
+        .iter()
+        .filter(|(_, (name, _))| name.starts_with(SIM_PREFIX))
+        .map(|(tid, (_, ticks))| {
+            let earlier = before.threads.get(tid).map_or(0, |(_, t)| *t);
+            ticks.saturating_sub(earlier)
+        })
+        .sum()
+}
+
+impl CpuSample {
+    /// When it was read.
+    pub(crate) fn at(&self) -> Instant {
+        self.at
+    }
+}
+
 /// The client's CPU use from `before` to `after`, on `cores` cores.
 pub(crate) fn between(before: &CpuSample, after: &CpuSample, cores: u32) -> ClientCpu {
     let hz = after.ticks_per_s.max(1) as f64;
@@ -131,13 +161,12 @@ pub(crate) fn between(before: &CpuSample, after: &CpuSample, cores: u32) -> Clie
         let earlier = before.threads.get(tid).map_or(0, |(_, t)| *t);
         ticks.saturating_sub(earlier)
     };
-    let mut sim = 0u64;
+    let sim = sim_ticks(before, after);
     let mut threads: BTreeMap<String, f64> = BTreeMap::new();
     let mut busiest: Option<(&str, u64)> = None;
     for (tid, (name, ticks)) in &after.threads {
         let ticks = used(tid, *ticks);
         if name.starts_with(SIM_PREFIX) {
-            sim += ticks;
             continue;
         }
         *threads.entry(name.clone()).or_default() += ticks as f64 / hz;
@@ -274,6 +303,8 @@ mod tests {
         let names: Vec<&str> = cpu.threads.keys().map(String::as_str).collect();
         assert_eq!(names, ["llmbench-client", "llmbench-pacer", "main"]);
         assert!((cpu.threads["llmbench-client"] - 0.9).abs() < 1e-9);
+        let (client_s, sim_s) = split_s(&before, &after);
+        assert!((client_s - 3.5).abs() < 1e-9 && (sim_s - 1.5).abs() < 1e-9);
     }
 
     #[test]

@@ -325,6 +325,11 @@ pub struct Summary {
     /// `measure::warnings`); empty when there are none.
     #[serde(default)]
     pub warnings: Vec<String>,
+    /// What the machine, the GPUs and the engine did during the trial
+    /// (mean and max of each `monitor.csv` series); `None` with
+    /// `--no-monitor`, in smoke runs, or from records alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monitor: Option<crate::monitor::MonitorSummary>,
     /// For a ramp or spike, the figures of each phase (`before`, `spike`,
     /// `after`; `ramp`, `hold`), by the time requests were scheduled;
     /// empty for a steady load.
@@ -547,6 +552,7 @@ impl Aggregate {
                 .collect(),
             client_cpu: None,
             warnings: Vec::new(),
+            monitor: None,
             retries: self.retries,
             phases: Vec::new(),
             recovery: None,

@@ -88,6 +88,21 @@ impl Summary {
     }
 }
 
+impl Summary {
+    /// This summary with what the monitor saw, and the alerts its
+    /// thresholds raise added to the warnings.
+    pub(crate) fn with_monitor(
+        mut self,
+        monitor: Option<crate::monitor::MonitorSummary>,
+    ) -> Summary {
+        if let Some(m) = &monitor {
+            self.warnings.extend(crate::monitor::summary::alerts(m));
+        }
+        self.monitor = monitor;
+        self
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use crate::measure::{Aggregate, ClientCpu, Exchange, RecordContext, RequestRecord};

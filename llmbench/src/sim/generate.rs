@@ -4,6 +4,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
@@ -11,7 +12,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use hyper::header::HeaderValue;
 use hyper::Response;
-use tokio::sync::{mpsc, AcquireError, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, AcquireError, OwnedSemaphorePermit};
 
 use super::model::{fault_for, Plan};
 use super::request::GenRequest;
@@ -191,7 +192,7 @@ pub(crate) async fn respond(
                 channel_response(content_type, &job.wire.stream_headers(), rx)
             }
             _ => {
-                let queued = Queued::join(&shared.slots).await;
+                let queued = Queued::join(&shared).await;
                 let job = Job {
                     queued_at: Instant::now(),
                     ..job
@@ -232,20 +233,37 @@ type Acquire = Pin<Box<dyn Future<Output = Result<OwnedSemaphorePermit, AcquireE
 /// A place in the queue for a concurrency slot.
 enum Queued {
     Ready(Option<OwnedSemaphorePermit>),
-    Waiting(Acquire),
+    Waiting(Acquire, InQueue),
+}
+
+/// Counts a request in the simulator's `/metrics` queue while it waits for
+/// a slot, and stops counting it when it has one or has left.
+struct InQueue(Arc<Shared>);
+
+impl InQueue {
+    fn new(shared: &Arc<Shared>) -> InQueue {
+        shared.waiting.fetch_add(1, Ordering::Relaxed);
+        InQueue(Arc::clone(shared))
+    }
+}
+
+impl Drop for InQueue {
+    fn drop(&mut self) {
+        self.0.waiting.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Queued {
     /// Join the queue now, right after the request was registered, so slots
     /// go out in arrival order even when the tasks that wait for them run in
     /// another order.
-    async fn join(slots: &Arc<Semaphore>) -> Queued {
-        let mut acquire: Acquire = Box::pin(Arc::clone(slots).acquire_owned());
+    async fn join(shared: &Arc<Shared>) -> Queued {
+        let mut acquire: Acquire = Box::pin(Arc::clone(&shared.slots).acquire_owned());
         // Poll once: tokio's fair semaphore enqueues a waiter on first poll.
         let first = std::future::poll_fn(|cx| Poll::Ready(acquire.as_mut().poll(cx))).await;
         match first {
             Poll::Ready(permit) => Queued::Ready(permit.ok()),
-            Poll::Pending => Queued::Waiting(acquire),
+            Poll::Pending => Queued::Waiting(acquire, InQueue::new(shared)),
         }
     }
 
@@ -254,7 +272,7 @@ impl Queued {
     async fn slot(self) -> Option<OwnedSemaphorePermit> {
         match self {
             Queued::Ready(permit) => permit,
-            Queued::Waiting(acquire) => acquire.await.ok(),
+            Queued::Waiting(acquire, _in_queue) => acquire.await.ok(),
         }
     }
 }

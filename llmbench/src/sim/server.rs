@@ -27,6 +27,9 @@ use super::{generate, Protocol, SimConfig, Truth};
 /// The largest request body it reads.
 const MAX_BODY_BYTES: usize = 64 << 20;
 
+/// The content type of `/metrics`, as Prometheus clients serve it.
+const PROMETHEUS: &str = "text/plain; version=0.0.4; charset=utf-8";
+
 /// The most concurrency slots it has.
 const MAX_SLOTS: usize = 65_536;
 
@@ -51,6 +54,8 @@ pub(crate) struct Shared {
     started_wall: SystemTime,
     /// Generation requests seen.
     seen: AtomicU64,
+    /// Requests waiting for a concurrency slot (`/metrics`).
+    pub(crate) waiting: AtomicU64,
     /// Request `n` is at index `n - 1` (when recording).
     truth: Mutex<Vec<Truth>>,
 }
@@ -91,6 +96,7 @@ impl Shared {
             started: Instant::now(),
             started_wall: SystemTime::now(),
             seen: AtomicU64::new(0),
+            waiting: AtomicU64::new(0),
             truth: Mutex::new(Vec::new()),
         }
     }
@@ -161,6 +167,32 @@ impl Shared {
             id,
             _permit: permit,
         }
+    }
+
+    /// The simulator's own `/metrics` (Prometheus text, written here, not
+    /// with the parser's types: DESIGN rule 8): requests in a slot, waiting
+    /// for one, and seen in all.
+    fn metrics_body(&self) -> String {
+        let running = self
+            .table
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .filter(|e| e.busy)
+            .count();
+        let waiting = self.waiting.load(Ordering::Relaxed);
+        let seen = self.requests_seen();
+        format!(
+            "# HELP llmbench_sim_requests_running Requests holding a concurrency slot.\n\
+             # TYPE llmbench_sim_requests_running gauge\n\
+             llmbench_sim_requests_running {running}\n\
+             # HELP llmbench_sim_requests_waiting Requests waiting for a concurrency slot.\n\
+             # TYPE llmbench_sim_requests_waiting gauge\n\
+             llmbench_sim_requests_waiting {waiting}\n\
+             # HELP llmbench_sim_requests_total Generation requests received.\n\
+             # TYPE llmbench_sim_requests_total counter\n\
+             llmbench_sim_requests_total {seen}\n"
+        )
     }
 
     fn slot_views(&self) -> Vec<SlotView> {
@@ -431,6 +463,8 @@ fn probe(shared: &Shared, path: &str) -> Option<Reply> {
             JSON_UTF8,
             ollama::tags_body(model, shared.started_wall),
         ),
+        // Ollama serves no /metrics: an Ollama-only simulator neither.
+        "/metrics" if owner.is_some() => Reply::new(200, PROMETHEUS, shared.metrics_body()),
         "/api/ps" if ollama => Reply::new(200, JSON_UTF8, ollama::ps_body(model, !loading)),
         _ => return None,
     };
