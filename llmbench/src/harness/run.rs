@@ -216,6 +216,63 @@ pub fn run_once_with(
     request_timeout: Duration,
     timeouts: Timeouts,
 ) -> Result<TrialRun> {
+    run_alone(scenario, bench, engine, request_timeout, timeouts, None)
+}
+
+/// [`run_once_with`] for long runs: every record is appended to
+/// `requests_jsonl` as it finishes (created if missing, one JSON line per
+/// request, as the harness writes `requests.jsonl`) and none is kept in
+/// memory, so [`TrialRun::records`] is empty and memory stays flat however
+/// many requests the load sends; only the aggregate (histograms) grows with
+/// the run, and it does not grow with the request count.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use llmbench::engine::Timeouts;
+/// use llmbench::prelude::*;
+/// use llmbench::sim::{SimConfig, Simulator};
+/// let sim = Simulator::start(SimConfig::new().record_truth(false))?;
+/// let bench = Bench::new()
+///     .workload(Workload::prompts(["Say hello."]).max_tokens(8))
+///     .load(Load::users(8).requests(100_000));
+/// let engine = Engine::openai(sim.url(), sim.model());
+/// let path = std::env::temp_dir().join("requests.jsonl");
+/// let run = llmbench::harness::run_once_to(
+///     "long", &bench, &engine, &path, Duration::from_secs(60), Timeouts::default(),
+/// )?;
+/// assert!(run.records.is_empty());
+/// assert_eq!(run.summary.requests, 100_000);
+/// # Ok::<(), llmbench::Error>(())
+/// ```
+pub fn run_once_to(
+    scenario: &str,
+    bench: &crate::Bench,
+    engine: &Engine,
+    requests_jsonl: &std::path::Path,
+    request_timeout: Duration,
+    timeouts: Timeouts,
+) -> Result<TrialRun> {
+    let jsonl = JsonlWriter::open(requests_jsonl)?;
+    run_alone(
+        scenario,
+        bench,
+        engine,
+        request_timeout,
+        timeouts,
+        Some(jsonl),
+    )
+}
+
+/// One trial on its own runtime: records kept in memory when there is no
+/// `jsonl` to write them to, written there and dropped otherwise.
+fn run_alone(
+    scenario: &str,
+    bench: &crate::Bench,
+    engine: &Engine,
+    request_timeout: Duration,
+    timeouts: Timeouts,
+    jsonl: Option<JsonlWriter>,
+) -> Result<TrialRun> {
     let bench = bench
         .validate()
         .map_err(|e| e.context(format!("scenario `{scenario}`")))?;
@@ -238,8 +295,8 @@ pub fn run_once_with(
         request_timeout,
         retries: 0,
         timeouts,
-        keep_records: true,
-        jsonl: None,
+        keep_records: jsonl.is_none(),
+        jsonl,
         stop,
     };
     runtime.block_on(execute(setup)).0
