@@ -211,18 +211,21 @@ impl ClientConfig {
 
     /// POST `body` as JSON to `url`, with `ex.sent_at` read just before the
     /// request leaves. When no response comes (refused, reset, DNS), the
-    /// failure is recorded in `ex` and the result is `None`.
+    /// failure is recorded in `ex` and the result is `None`. `body` is taken
+    /// and dropped once encoded, so it is not held for the whole stream (at
+    /// 10,000 streams its tree is 20 MB).
     pub(crate) async fn post_json(
         &self,
         http: &reqwest::Client,
         url: &str,
-        body: &serde_json::Value,
+        body: serde_json::Value,
         ex: &mut Exchange,
     ) -> Option<reqwest::Response> {
         let builder = self
             .authorize(http.post(url))
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(body.to_string());
+        drop(body);
         ex.sent_at = Instant::now();
         match builder.send().await {
             Ok(resp) => Some(resp),

@@ -345,7 +345,7 @@ impl LlamaCppClient {
                 message,
             });
         };
-        let Some(resp) = self.config.post_json(&self.http, &url, &body, ex).await else {
+        let Some(resp) = self.config.post_json(&self.http, &url, body, ex).await else {
             return;
         };
         let status = resp.status();

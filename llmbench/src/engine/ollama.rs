@@ -331,7 +331,7 @@ impl OllamaClient {
                 message,
             });
         };
-        let Some(resp) = self.config.post_json(&self.http, &url, &body, ex).await else {
+        let Some(resp) = self.config.post_json(&self.http, &url, body, ex).await else {
             return;
         };
         let status = resp.status();

@@ -449,7 +449,7 @@ impl TgiClient {
     async fn stream(&self, req: &GenRequest, ex: &mut Exchange) {
         let (route, path, body) = self.request(req);
         let url = format!("{}{path}", self.config.base);
-        let Some(resp) = self.config.post_json(&self.http, &url, &body, ex).await else {
+        let Some(resp) = self.config.post_json(&self.http, &url, body, ex).await else {
             return;
         };
         ex.ended_at = Instant::now();
