@@ -9,11 +9,22 @@
 //!   simulator's own record of when it wrote them;
 //! - open-loop precision: Poisson arrivals at 2,000 requests/s; how late
 //!   each request left compared with its scheduled instant;
-//! - memory: the process's peak RSS after these runs.
+//! - memory: the process's peak RSS after these runs; and, only when named
+//!   (`cargo bench --bench client -- memory`, a minute or two), the client's
+//!   RSS with 10,000 streams open at once and over a run of 1,000,000
+//!   requests written to `requests.jsonl` (`memory.rs`).
 //!
-//! `cargo bench --bench client` measures; `cargo test --benches` runs a tiny
-//! version of each case. Both client and simulator share this machine's
-//! cores, so the figures are a floor for the client alone.
+//! `cargo bench --bench client` measures; `cargo bench --bench client --
+//! NAME` runs the cases whose name contains NAME (`throughput`, `accuracy`,
+//! `open_loop`, `memory_streams`, `memory_flat`; `memory` names both);
+//! `cargo test --benches` runs a tiny version of each
+//! case. Both client and simulator share this machine's cores, so the figures
+//! are a floor for the client alone.
+
+#[path = "client/memory.rs"]
+mod memory;
+#[path = "client/sim_process.rs"]
+mod sim_process;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -149,21 +160,56 @@ fn open_loop(rate: f64, secs: u64) {
     );
 }
 
-fn peak_rss_mb() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+/// A `kB` line (`VmRSS:`, `VmHWM:`) of a `/proc/PID/status` file, in MB.
+fn status_mb(path: &str, key: &str) -> Option<f64> {
+    let status = std::fs::read_to_string(path).ok()?;
+    let line = status.lines().find(|l| l.starts_with(key))?;
     let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb / 1024.0)
 }
 
 fn main() {
-    let measure = std::env::args().any(|a| a == "--bench");
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().is_some_and(|a| a == "--sim-child") {
+        if let Err(e) = sim_process::child_main(&args[1..]) {
+            eprintln!("client bench: simulator process: {e}");
+            std::process::exit(2);
+        }
+        return;
+    }
+    let measure = args.iter().any(|a| a == "--bench");
+    // libtest-style: the words that are not flags filter the cases by name;
+    // the memory cases run only when named.
+    let filters: Vec<&str> = args
+        .iter()
+        .filter(|a| !a.starts_with('-'))
+        .map(String::as_str)
+        .collect();
+    let wanted = |case: &str| {
+        if filters.is_empty() {
+            !case.starts_with("memory")
+        } else {
+            filters.iter().any(|f| case.contains(f))
+        }
+    };
     if measure {
-        throughput(10, 4);
-        throughput(1, 256);
-        accuracy(1024);
-        open_loop(2_000.0, 3);
-        match peak_rss_mb() {
+        if wanted("throughput") {
+            throughput(10, 4);
+            throughput(1, 256);
+        }
+        if wanted("accuracy") {
+            accuracy(1024);
+        }
+        if wanted("open_loop") {
+            open_loop(2_000.0, 3);
+        }
+        if wanted("memory_streams") {
+            memory::streams(10_000, 100);
+        }
+        if wanted("memory_flat") {
+            memory::flat(1_000_000, &[100_000, 250_000, 500_000, 1_000_000]);
+        }
+        match status_mb("/proc/self/status", "VmHWM:") {
             Some(mb) => println!("peak RSS of this process (client and simulator): {mb:.0} MB"),
             None => println!("peak RSS: not available on this OS"),
         }
@@ -171,6 +217,8 @@ fn main() {
         throughput(1, 4);
         accuracy(8);
         open_loop(200.0, 1);
+        memory::streams(200, 4);
+        memory::flat(2_000, &[1_000, 2_000]);
         println!("test client ... ok");
     }
 }
