@@ -74,7 +74,7 @@ fn spawn_writer(
                 first_errors: BTreeMap::new(),
                 write_error: None,
             };
-            for mut record in rx {
+            for mut record in batched(&rx) {
                 record.slo_met = out.aggregate.slo_met(&record);
                 if let (Some(w), None) = (jsonl.as_mut(), &out.write_error) {
                     if let Err(e) = w.append(&record) {
@@ -97,6 +97,39 @@ fn spawn_writer(
             out
         })
         .map_err(|e| Error::io("starting the record writer thread", e))
+}
+
+/// How long the writer naps between looks at a busy channel.
+const WRITER_NAP: Duration = Duration::from_millis(1);
+
+/// The records of `rx` until every sender is gone. While records keep
+/// coming, the writer looks for them every [`WRITER_NAP`] instead of
+/// sleeping in `recv`, so a finished request does not have to wake it: at
+/// 20,000 requests/s a wake-up per record was a futex call and a context
+/// switch on the client's core each. Idle, it waits in `recv` as before.
+/// Each record still reaches `requests.jsonl` within about a millisecond.
+fn batched(rx: &mpsc::Receiver<RequestRecord>) -> impl Iterator<Item = RequestRecord> + '_ {
+    let mut busy = false;
+    std::iter::from_fn(move || loop {
+        match rx.try_recv() {
+            Ok(record) => return Some(record),
+            Err(mpsc::TryRecvError::Disconnected) => return None,
+            Err(mpsc::TryRecvError::Empty) if busy => {
+                busy = false;
+                std::thread::sleep(WRITER_NAP);
+                // A record found after the nap keeps the writer polling.
+                if let Ok(record) = rx.try_recv() {
+                    busy = true;
+                    return Some(record);
+                }
+            }
+            Err(mpsc::TryRecvError::Empty) => {
+                let record = rx.recv().ok();
+                busy = record.is_some();
+                return record;
+            }
+        }
+    })
 }
 
 /// Run one trial to its end. Returns the run, or why the trial could not
