@@ -2,8 +2,10 @@
 //! and how true its timestamps stay under load. Runs against the built-in
 //! simulator in this process (on its own thread and runtime):
 //!
-//! - throughput: the simulator answers at once (no delays); requests/s and
-//!   streamed tokens/s the client takes in;
+//! - throughput: the simulator answers at once (no delays), from a child
+//!   process pinned to the last CPU while the client keeps the others;
+//!   requests/s and streamed tokens/s the client takes in, and each side's
+//!   CPU time per request;
 //! - accuracy: 1,024 concurrent streams (TTFT 100 ms, ITL 20 ms); how late
 //!   the client saw each first token and each gap compared with the
 //!   simulator's own record of when it wrote them;
@@ -43,11 +45,14 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 fn run(name: &str, sim: &Simulator, bench: &Bench) -> llmbench::harness::TrialRun {
-    let engine = Engine::openai(sim.url(), sim.model());
+    run_on(name, &Engine::openai(sim.url(), sim.model()), bench)
+}
+
+fn run_on(name: &str, engine: &Engine, bench: &Bench) -> llmbench::harness::TrialRun {
     match run_once_with(
         name,
         bench,
-        &engine,
+        engine,
         Duration::from_secs(120),
         Timeouts::default(),
     ) {
@@ -66,23 +71,112 @@ fn start(config: SimConfig) -> Simulator {
     })
 }
 
+/// The CPUs this process may run on, as `taskset` writes them (`0-1`).
+fn allowed_cpus() -> Option<String> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("Cpus_allowed_list:"))?;
+    Some(line.split_whitespace().nth(1)?.to_string())
+}
+
+/// Pin every thread of this process to `cpus` (threads started later
+/// inherit it); false when `taskset` is missing or refused.
+fn pin_self(cpus: &str) -> bool {
+    std::process::Command::new("taskset")
+        .args(["-a", "-p", "-c", cpus, &std::process::id().to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// User and system CPU seconds from a `/proc/PID/stat` file (all the
+/// process's threads, those ended included).
+fn cpu_secs(path: &str) -> Option<(f64, f64)> {
+    let stat = std::fs::read_to_string(path).ok()?;
+    // Fields after the command name (which may hold spaces) in parentheses;
+    // utime and stime are fields 14 and 15, in clock ticks (100 a second
+    // on Linux).
+    let mut rest = stat
+        .get(stat.rfind(')')? + 1..)?
+        .split_whitespace()
+        .skip(11);
+    let utime: f64 = rest.next()?.parse().ok()?;
+    let stime: f64 = rest.next()?.parse().ok()?;
+    Some((utime / 100.0, stime / 100.0))
+}
+
+/// Which CPUs the client and the simulator get: the last allowed one for
+/// the simulator, the rest for the client (on 2 cores, one each).
+fn split_cpus(all: &str) -> Option<(String, String)> {
+    let (first, last) = all.split_once('-')?;
+    let (first, last): (u32, u32) = (first.parse().ok()?, last.parse().ok()?);
+    if last <= first {
+        return None;
+    }
+    let client = if last - first == 1 {
+        first.to_string()
+    } else {
+        format!("{first}-{}", last - 1)
+    };
+    Some((client, last.to_string()))
+}
+
+/// Client-bound throughput: the simulator answers at once, from a child
+/// process on its own CPU, so the figure is what the client's CPU takes in;
+/// with each side's CPU time per request, to show which one limits.
 fn throughput(scale: u32, max_tokens: u32) {
-    let sim = start(
-        SimConfig::new()
-            .ttft_base(Duration::ZERO)
-            .per_prompt_token(Duration::ZERO)
-            .itl(Itl::Constant(Duration::ZERO))
-            .max_concurrency(1024)
-            .record_truth(false),
-    );
+    let all = allowed_cpus();
+    let split = all.as_deref().and_then(split_cpus);
+    let pinned = split.as_ref().is_some_and(|(client, _)| pin_self(client));
+    let sim_cpu = split
+        .as_ref()
+        .filter(|_| pinned)
+        .map(|(_, sim)| sim.as_str());
+    let sim = sim_process::SimProcess::start(
+        sim_process::ChildConfig {
+            ttft: Duration::ZERO,
+            itl: Duration::ZERO,
+            max_concurrency: 1024,
+        },
+        sim_cpu,
+    )
+    .unwrap_or_else(|e| {
+        eprintln!("client bench: throughput: {e}");
+        std::process::exit(1);
+    });
     let bench = Bench::new()
         .workload(Workload::prompts(["Count to four."]).max_tokens(max_tokens))
         .load(Load::users(64).requests(u64::from(scale) * 2_000));
-    let run = run("throughput", &sim, &bench);
+    let engine = Engine::openai(&sim.url, &sim.model);
+    let (client0, sim0) = (cpu_secs("/proc/self/stat"), sim.cpu_secs());
+    let run = run_on("throughput", &engine, &bench);
+    let (client1, sim1) = (cpu_secs("/proc/self/stat"), sim.cpu_secs());
+    drop(sim);
+    if let (true, Some(all)) = (pinned, &all) {
+        pin_self(all);
+    }
     let s = &run.summary;
+    let per_request = |a: Option<(f64, f64)>, b: Option<(f64, f64)>| match (a, b) {
+        (Some((u0, s0)), Some((u1, s1))) => {
+            let n = s.requests.max(1) as f64;
+            format!("{:.0}+{:.0} µs", (u1 - u0) / n * 1e6, (s1 - s0) / n * 1e6)
+        }
+        _ => "n/a".to_string(),
+    };
+    let placement = match (&split, pinned) {
+        (Some((client, sim)), true) => format!("client on CPU {client}, simulator on CPU {sim}"),
+        _ => "not pinned".to_string(),
+    };
     println!(
-        "throughput ({max_tokens}-token answers, 64 users): {:>9.0} requests/s {:>10.0} output tokens/s  ({} requests, {} failed)",
-        s.request_throughput, s.output_token_throughput, s.requests, s.failures
+        "throughput ({max_tokens}-token answers, 64 users): {:>9.0} requests/s {:>10.0} output tokens/s  ({} requests, {} failed; {placement}; CPU user+system per request: client {}, simulator {})",
+        s.request_throughput,
+        s.output_token_throughput,
+        s.requests,
+        s.failures,
+        per_request(client0, client1),
+        per_request(sim0, sim1),
     );
 }
 

@@ -87,7 +87,7 @@ fn fail(what: &str) -> ! {
 }
 
 fn sim(config: ChildConfig) -> SimProcess {
-    SimProcess::start(config).unwrap_or_else(|e| fail(&e))
+    SimProcess::start(config, None).unwrap_or_else(|e| fail(&e))
 }
 
 fn run(name: &str, sim: &SimProcess, bench: &Bench, jsonl: &Path) -> TrialRun {

@@ -38,11 +38,20 @@ pub struct SimProcess {
 }
 
 impl SimProcess {
-    /// Start the simulator in a child process and wait for its address.
-    pub fn start(config: ChildConfig) -> Result<SimProcess, String> {
+    /// Start the simulator in a child process and wait for its address;
+    /// with `cpu`, pinned to that CPU (by `taskset`, when it is installed).
+    pub fn start(config: ChildConfig, cpu: Option<&str>) -> Result<SimProcess, String> {
         let exe =
             std::env::current_exe().map_err(|e| format!("locating this bench binary: {e}"))?;
-        let mut child = Command::new(exe)
+        let mut command = match cpu {
+            Some(cpu) => {
+                let mut c = Command::new("taskset");
+                c.args(["-c", cpu]).arg(exe);
+                c
+            }
+            None => Command::new(exe),
+        };
+        let mut child = command
             .args(config.args())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -67,6 +76,11 @@ impl SimProcess {
             child,
             stdin,
         })
+    }
+
+    /// The CPU time the child has used so far (user, system), in seconds.
+    pub fn cpu_secs(&self) -> Option<(f64, f64)> {
+        super::cpu_secs(&format!("/proc/{}/stat", self.child.id()))
     }
 
     /// The child's resident memory now, in MB.
