@@ -25,6 +25,8 @@
 
 #[path = "client/memory.rs"]
 mod memory;
+#[path = "client/placement.rs"]
+mod placement;
 #[path = "client/sim_process.rs"]
 mod sim_process;
 
@@ -35,6 +37,7 @@ use llmbench::engine::Timeouts;
 use llmbench::harness::run_once_with;
 use llmbench::prelude::*;
 use llmbench::sim::{Itl, SimConfig, Simulator, Truth};
+use placement::{OtherLoad, Placement};
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
@@ -71,24 +74,30 @@ fn start(config: SimConfig) -> Simulator {
     })
 }
 
-/// The CPUs this process may run on, as `taskset` writes them (`0-1`).
-fn allowed_cpus() -> Option<String> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status
-        .lines()
-        .find(|l| l.starts_with("Cpus_allowed_list:"))?;
-    Some(line.split_whitespace().nth(1)?.to_string())
+/// CPU seconds of the in-process simulator's threads (`llmbench-sim-*`)
+/// so far.
+fn sim_threads_cpu() -> f64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return f64::NAN;
+    };
+    tasks
+        .filter_map(|t| t.ok())
+        .filter(|t| {
+            std::fs::read_to_string(t.path().join("comm"))
+                .is_ok_and(|name| name.starts_with("llmbench-sim"))
+        })
+        .map(|t| total(cpu_secs(&t.path().join("stat").to_string_lossy())))
+        .sum()
 }
 
-/// Pin every thread of this process to `cpus` (threads started later
-/// inherit it); false when `taskset` is missing or refused.
-fn pin_self(cpus: &str) -> bool {
-    std::process::Command::new("taskset")
-        .args(["-a", "-p", "-c", cpus, &std::process::id().to_string()])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
+/// User plus system seconds, NaN when unknown.
+fn total(cpu: Option<(f64, f64)>) -> f64 {
+    cpu.map_or(f64::NAN, |(user, system)| user + system)
+}
+
+/// This process's CPU seconds so far.
+fn own_cpu() -> f64 {
+    total(cpu_secs("/proc/self/stat"))
 }
 
 /// User and system CPU seconds from a `/proc/PID/stat` file (all the
@@ -107,40 +116,18 @@ fn cpu_secs(path: &str) -> Option<(f64, f64)> {
     Some((utime / 100.0, stime / 100.0))
 }
 
-/// Which CPUs the client and the simulator get: the last allowed one for
-/// the simulator, the rest for the client (on 2 cores, one each).
-fn split_cpus(all: &str) -> Option<(String, String)> {
-    let (first, last) = all.split_once('-')?;
-    let (first, last): (u32, u32) = (first.parse().ok()?, last.parse().ok()?);
-    if last <= first {
-        return None;
-    }
-    let client = if last - first == 1 {
-        first.to_string()
-    } else {
-        format!("{first}-{}", last - 1)
-    };
-    Some((client, last.to_string()))
-}
-
 /// Client-bound throughput: the simulator answers at once, from a child
 /// process on its own CPU, so the figure is what the client's CPU takes in;
 /// with each side's CPU time per request, to show which one limits.
 fn throughput(scale: u32, max_tokens: u32) {
-    let all = allowed_cpus();
-    let split = all.as_deref().and_then(split_cpus);
-    let pinned = split.as_ref().is_some_and(|(client, _)| pin_self(client));
-    let sim_cpu = split
-        .as_ref()
-        .filter(|_| pinned)
-        .map(|(_, sim)| sim.as_str());
+    let placement = Placement::pin_client();
     let sim = sim_process::SimProcess::start(
         sim_process::ChildConfig {
             ttft: Duration::ZERO,
             itl: Duration::ZERO,
             max_concurrency: 1024,
         },
-        sim_cpu,
+        placement.as_ref().map(|p| p.sim.as_str()),
     )
     .unwrap_or_else(|e| {
         eprintln!("client bench: throughput: {e}");
@@ -151,12 +138,12 @@ fn throughput(scale: u32, max_tokens: u32) {
         .load(Load::users(64).requests(u64::from(scale) * 2_000));
     let engine = Engine::openai(&sim.url, &sim.model);
     let (client0, sim0) = (cpu_secs("/proc/self/stat"), sim.cpu_secs());
+    let others = OtherLoad::start(total(client0) + total(sim0));
     let run = run_on("throughput", &engine, &bench);
     let (client1, sim1) = (cpu_secs("/proc/self/stat"), sim.cpu_secs());
+    let others = others.cpus(total(client1) + total(sim1));
     drop(sim);
-    if let (true, Some(all)) = (pinned, &all) {
-        pin_self(all);
-    }
+    let placement = Placement::describe(placement.as_ref());
     let s = &run.summary;
     let per_request = |a: Option<(f64, f64)>, b: Option<(f64, f64)>| match (a, b) {
         (Some((u0, s0)), Some((u1, s1))) => {
@@ -165,12 +152,8 @@ fn throughput(scale: u32, max_tokens: u32) {
         }
         _ => "n/a".to_string(),
     };
-    let placement = match (&split, pinned) {
-        (Some((client, sim)), true) => format!("client on CPU {client}, simulator on CPU {sim}"),
-        _ => "not pinned".to_string(),
-    };
     println!(
-        "throughput ({max_tokens}-token answers, 64 users): {:>9.0} requests/s {:>10.0} output tokens/s  ({} requests, {} failed; {placement}; CPU user+system per request: client {}, simulator {})",
+        "throughput ({max_tokens}-token answers, 64 users): {:>9.0} requests/s {:>10.0} output tokens/s  ({} requests, {} failed; {placement}; CPU user+system per request: client {}, simulator {}; other programs used {others:.2} CPUs)",
         s.request_throughput,
         s.output_token_throughput,
         s.requests,
@@ -188,12 +171,42 @@ fn accuracy(streams: u32) {
             .itl(Itl::Constant(Duration::from_millis(20)))
             .max_concurrency(streams as usize + 1),
     );
+    let placement = Placement::pin_client();
+    if let Some(p) = &placement {
+        p.move_sim_threads();
+    }
     let bench = Bench::new()
         .workload(Workload::prompts(["Tell me a story."]).max_tokens(50))
         .load(Load::users(streams).requests(u64::from(streams)));
+    let (own0, sim0) = (own_cpu(), sim_threads_cpu());
+    let others = OtherLoad::start(own0);
     let run = run("accuracy", &sim, &bench);
+    let own1 = own_cpu();
+    let others = others.cpus(own1);
+    let sim_cpu = sim_threads_cpu() - sim0;
+    let placement = Placement::describe(placement.as_ref());
     let truth: HashMap<String, Truth> =
         sim.truth().into_iter().map(|t| (t.id.clone(), t)).collect();
+    // How bunched the first tokens were: the most the simulator wrote in
+    // any 1 ms. The client reads them one after another, so the last of a
+    // bunch is seen late by the client's work on those before it.
+    let mut firsts: Vec<_> = truth
+        .values()
+        .filter_map(|t| t.token_written_at.first().copied())
+        .collect();
+    firsts.sort();
+    let bunch = (0..firsts.len())
+        .map(|i| firsts[i..].partition_point(|&t| t < firsts[i] + Duration::from_millis(1)))
+        .max()
+        .unwrap_or(0);
+    // Whether the client was still sending its first requests when the
+    // first tokens came back: that work delays the reads queued behind it.
+    let all_sent_ms = run.records.iter().map(|r| r.sent_ms).fold(0.0, f64::max);
+    let first_token_ms = firsts.first().map_or(f64::NAN, |&t| {
+        t.saturating_duration_since(run.t0).as_secs_f64() * 1e3
+    });
+    let chunks: usize = run.records.iter().map(|r| r.content_chunks as usize).sum();
+    let client_per_chunk = (own1 - own0 - sim_cpu) / chunks.max(1) as f64 * 1e6;
     let (mut ttft_late, mut gap_err) = (Vec::new(), Vec::new());
     for r in &run.records {
         let Some(t) = r.response_id.as_ref().and_then(|id| truth.get(id)) else {
@@ -219,7 +232,7 @@ fn accuracy(streams: u32) {
     ttft_late.sort_by(f64::total_cmp);
     gap_err.sort_by(f64::total_cmp);
     println!(
-        "accuracy ({streams} streams, TTFT 100 ms, ITL 20 ms): {}/{} ok; first token seen late by p50 {:.3} ms, p99 {:.3} ms; per-gap error p50 {:.3} ms, p99 {:.3} ms",
+        "accuracy ({streams} streams, TTFT 100 ms, ITL 20 ms; {placement}; other programs used {others:.2} CPUs): {}/{} ok; first token seen late by p50 {:.3} ms, p99 {:.3} ms; per-gap error p50 {:.3} ms, p99 {:.3} ms; all {streams} sent by {all_sent_ms:.0} ms, first token written at {first_token_ms:.0} ms, at most {bunch} in 1 ms; client CPU {client_per_chunk:.1} µs per chunk",
         run.summary.successes,
         run.summary.requests,
         percentile(&ttft_late, 50.0),
@@ -238,14 +251,21 @@ fn open_loop(rate: f64, secs: u64) {
             .max_concurrency(4096)
             .record_truth(false),
     );
+    let placement = Placement::pin_client();
+    if let Some(p) = &placement {
+        p.move_sim_threads();
+    }
     let bench = Bench::new()
         .workload(Workload::prompts(["Count to four."]).max_tokens(4))
         .load(Load::rate(rate).poisson().for_secs(secs));
+    let others = OtherLoad::start(own_cpu());
     let run = run("open loop", &sim, &bench);
+    let others = others.cpus(own_cpu());
+    let placement = Placement::describe(placement.as_ref());
     let s = &run.summary;
     let lag = s.schedule_lag.clone();
     println!(
-        "open loop (Poisson {rate} req/s for {secs} s): {} sent, {:.0} req/s done; send lag p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
+        "open loop (Poisson {rate} req/s for {secs} s; {placement}; other programs used {others:.2} CPUs): {} sent, {:.0} req/s done; send lag p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
         s.requests,
         s.request_throughput,
         lag.as_ref().map_or(f64::NAN, |d| d.p50),
