@@ -127,7 +127,9 @@ fn each_record(jsonl: &Path, mut f: impl FnMut(RequestRecord, u64, u64)) -> u64 
 }
 
 /// `streams` users each send one long streamed request (TTFT 1 s, a token
-/// every 50 ms, 100 tokens: about 6 s each), so all are open at once.
+/// every 50 ms, 100 tokens: about 6 s each), so all are open at once. Each
+/// process needs an open-files limit above `streams` (`ulimit -n`); past it
+/// the requests fail with `connect` errors, which the line reports.
 pub fn streams(streams: u32, tokens: u32) {
     let sim = sim(ChildConfig {
         ttft: Duration::from_secs(1),
