@@ -1,7 +1,10 @@
 //! The one trait every wire protocol implements, the request it is handed,
 //! and `connect`, which turns an [`Engine`] into a ready client.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -134,12 +137,24 @@ impl ReadError {
     }
 }
 
+/// The timer behind the first-token and idle timeouts of one response body.
+/// One per body, armed at the first read that has to wait and moved only
+/// when it fires before the current deadline: a read whose bytes are
+/// already there costs no clock read and no timer, and a stream of many
+/// reads registers its timer once instead of once per read.
+#[derive(Debug, Default)]
+pub(crate) struct QuietTimer {
+    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
 /// The next read of a response body: `None` at its end. The first-token
-/// timeout applies until content has arrived, the idle timeout after.
+/// timeout applies until content has arrived, the idle timeout after; each
+/// counts from the moment this read began to wait.
 pub(crate) async fn next_read<S>(
     body: &mut S,
     timeouts: &Timeouts,
     ex: &Exchange,
+    quiet: &mut QuietTimer,
 ) -> Option<Result<Bytes, ReadError>>
 where
     S: futures_util::Stream<Item = reqwest::Result<Bytes>> + Unpin,
@@ -150,14 +165,31 @@ where
     } else {
         ("idle", timeouts.idle)
     };
-    let read = match limit {
-        None => body.next().await,
-        Some(limit) => match tokio::time::timeout(limit, body.next()).await {
-            Ok(read) => read,
-            Err(_) => return Some(Err(ReadError::Quiet { which, limit })),
-        },
+    let Some(limit) = limit else {
+        return body.next().await.map(|r| r.map_err(ReadError::Transport));
     };
-    read.map(|r| r.map_err(ReadError::Transport))
+    let mut deadline: Option<tokio::time::Instant> = None;
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(read) = body.poll_next_unpin(cx) {
+            return Poll::Ready(read.map(|r| r.map_err(ReadError::Transport)));
+        }
+        let due = *deadline.get_or_insert_with(|| tokio::time::Instant::now() + limit);
+        let sleep = quiet
+            .sleep
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(due)));
+        if sleep.deadline() > due {
+            sleep.as_mut().reset(due);
+        }
+        // Fired at an earlier read's deadline: move on to this one's.
+        while sleep.as_mut().poll(cx).is_ready() {
+            if tokio::time::Instant::now() >= due {
+                return Poll::Ready(Some(Err(ReadError::Quiet { which, limit })));
+            }
+            sleep.as_mut().reset(due);
+        }
+        Poll::Pending
+    })
+    .await
 }
 
 impl std::fmt::Debug for ClientConfig {
@@ -211,18 +243,28 @@ impl ClientConfig {
 
     /// POST `body` as JSON to `url`, with `ex.sent_at` read just before the
     /// request leaves. When no response comes (refused, reset, DNS), the
-    /// failure is recorded in `ex` and the result is `None`.
+    /// failure is recorded in `ex` and the result is `None`. `body` is taken
+    /// and dropped once encoded, so it is not held for the whole stream (at
+    /// 10,000 streams its tree is 20 MB). `parsed` is `url` parsed once
+    /// for every request, where the adapter keeps it: parsing a URL (host
+    /// IDNA included) cost a fifth of a 4-token request's client time.
     pub(crate) async fn post_json(
         &self,
         http: &reqwest::Client,
         url: &str,
-        body: &serde_json::Value,
+        parsed: Option<&reqwest::Url>,
+        body: serde_json::Value,
         ex: &mut Exchange,
     ) -> Option<reqwest::Response> {
+        let post = match parsed {
+            Some(parsed) => http.post(parsed.clone()),
+            None => http.post(url),
+        };
         let builder = self
-            .authorize(http.post(url))
+            .authorize(post)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(body.to_string());
+        drop(body);
         ex.sent_at = Instant::now();
         match builder.send().await {
             Ok(resp) => Some(resp),

@@ -17,7 +17,7 @@ use serde::de::IgnoredAny;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::client::next_read;
+use super::client::{next_read, QuietTimer};
 use super::openai::{error_chain, error_message, OpenAiClient};
 use super::wire::{SseDecoder, SseItem};
 use super::{ClientConfig, EngineClient, GenRequest, ModelInfo};
@@ -345,7 +345,11 @@ impl LlamaCppClient {
                 message,
             });
         };
-        let Some(resp) = self.config.post_json(&self.http, &url, &body, ex).await else {
+        let Some(resp) = self
+            .config
+            .post_json(&self.http, &url, None, body, ex)
+            .await
+        else {
             return;
         };
         let status = resp.status();
@@ -374,7 +378,8 @@ impl LlamaCppClient {
         // A server that answers in one piece (JSON, not SSE) is read whole.
         let mut whole = Vec::new();
         let mut reads = resp.bytes_stream();
-        while let Some(read) = next_read(&mut reads, &self.config.timeouts, ex).await {
+        let mut quiet = QuietTimer::default();
+        while let Some(read) = next_read(&mut reads, &self.config.timeouts, ex, &mut quiet).await {
             // The arrival clock is read before anything is parsed (DESIGN rule 1).
             let now = Instant::now();
             ex.ended_at = now;

@@ -8,7 +8,7 @@ use futures_util::future::BoxFuture;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::client::next_read;
+use super::client::{next_read, QuietTimer};
 use super::openai::{error_message, excerpt, stream_error};
 use super::wire::NdjsonDecoder;
 use super::{ClientConfig, EngineClient, GenRequest, ModelInfo};
@@ -331,7 +331,11 @@ impl OllamaClient {
                 message,
             });
         };
-        let Some(resp) = self.config.post_json(&self.http, &url, &body, ex).await else {
+        let Some(resp) = self
+            .config
+            .post_json(&self.http, &url, None, body, ex)
+            .await
+        else {
             return;
         };
         let status = resp.status();
@@ -348,7 +352,8 @@ impl OllamaClient {
         let mut decoder = NdjsonDecoder::new();
         let mut lines = Vec::new();
         let mut state = LineState::default();
-        while let Some(read) = next_read(&mut body, &self.config.timeouts, ex).await {
+        let mut quiet = QuietTimer::default();
+        while let Some(read) = next_read(&mut body, &self.config.timeouts, ex, &mut quiet).await {
             // The arrival clock is read before anything is parsed (DESIGN rule 1).
             let now = Instant::now();
             ex.ended_at = now;

@@ -1,53 +1,78 @@
 //! The OpenAI-compatible client: `/v1/chat/completions` and `/v1/completions`
 //! streamed over SSE (vLLM, SGLang, llama.cpp `/v1`, Ollama `/v1`, ...).
 
+use std::borrow::Cow;
 use std::time::{Duration, Instant};
 
 use futures_util::future::BoxFuture;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::client::next_read;
+use super::client::{next_read, QuietTimer};
 use super::wire::{SseDecoder, SseItem};
 use super::{ClientConfig, EngineClient, GenRequest, ModelInfo, Timeouts};
 use crate::error::{Error, ErrorKind, Result};
 use crate::measure::{Exchange, RequestError, RequestErrorKind};
 use crate::workload::Mode;
 
+const CHAT_PATH: &str = "/v1/chat/completions";
+const COMPLETIONS_PATH: &str = "/v1/completions";
+
 /// A client for one OpenAI-compatible server and model.
 #[derive(Debug)]
 pub(crate) struct OpenAiClient {
     http: reqwest::Client,
     config: ClientConfig,
+    /// The two generation URLs, parsed once (`None` when the base does not
+    /// parse: each request then fails with reqwest's own message).
+    chat_url: Option<reqwest::Url>,
+    completions_url: Option<reqwest::Url>,
 }
 
 /// The parts of a stream chunk llmbench reads; everything else is ignored.
+/// Strings borrow from the event where they can (no escapes): a chunk is
+/// parsed for every token, and allocations were a tenth of its cost.
 #[derive(Deserialize)]
-struct Chunk {
-    id: Option<String>,
-    #[serde(default)]
-    choices: Vec<Choice>,
+struct Chunk<'a> {
+    #[serde(borrow)]
+    id: Option<Text<'a>>,
+    #[serde(default, borrow)]
+    choices: Vec<Choice<'a>>,
     usage: Option<Usage>,
     error: Option<Value>,
     /// llama.cpp's non-standard server timings (ms).
     timings: Option<Value>,
 }
 
+/// A string of a chunk, borrowed from the event unless it holds escapes
+/// (serde borrows a `Cow` only when it is the field's whole type, not
+/// inside an `Option`).
 #[derive(Deserialize)]
-struct Choice {
+#[serde(transparent)]
+struct Text<'a>(#[serde(borrow)] Cow<'a, str>);
+
+#[derive(Deserialize)]
+struct Choice<'a> {
     /// Stream chunks carry a delta...
-    delta: Option<Delta>,
+    #[serde(borrow)]
+    delta: Option<Delta<'a>>,
     /// ...whole (non-stream) answers a message; both have the same fields.
-    message: Option<Delta>,
-    text: Option<String>,
-    finish_reason: Option<String>,
+    #[serde(borrow)]
+    message: Option<Delta<'a>>,
+    #[serde(borrow)]
+    text: Option<Text<'a>>,
+    #[serde(borrow)]
+    finish_reason: Option<Text<'a>>,
 }
 
 #[derive(Deserialize)]
-struct Delta {
-    content: Option<String>,
-    reasoning_content: Option<String>,
-    reasoning: Option<String>,
+struct Delta<'a> {
+    #[serde(borrow)]
+    content: Option<Text<'a>>,
+    #[serde(borrow)]
+    reasoning_content: Option<Text<'a>>,
+    #[serde(borrow)]
+    reasoning: Option<Text<'a>>,
     tool_calls: Option<Vec<Value>>,
 }
 
@@ -63,11 +88,11 @@ struct PromptDetails {
     cached_tokens: Option<u32>,
 }
 
-fn non_empty(s: &Option<String>) -> bool {
-    s.as_deref().is_some_and(|s| !s.is_empty())
+fn non_empty(s: &Option<Text<'_>>) -> bool {
+    s.as_ref().is_some_and(|s| !s.0.is_empty())
 }
 
-impl Choice {
+impl Choice<'_> {
     /// Does this choice carry generated content (text, reasoning or a tool
     /// call)? A role-only or empty delta does not.
     fn has_content(&self) -> bool {
@@ -80,21 +105,21 @@ impl Choice {
             })
     }
 
-    fn delta(&self) -> Option<&Delta> {
+    fn delta(&self) -> Option<&Delta<'_>> {
         self.delta.as_ref().or(self.message.as_ref())
     }
 
     /// Append this choice's answer and reasoning text to the exchange.
     fn collect_text(&self, ex: &mut Exchange) {
         if let Some(t) = &self.text {
-            ex.push_text(t);
+            ex.push_text(&t.0);
         }
         if let Some(d) = self.delta() {
             if let Some(t) = &d.content {
-                ex.push_text(t);
+                ex.push_text(&t.0);
             }
             for r in [&d.reasoning_content, &d.reasoning].into_iter().flatten() {
-                ex.push_reasoning(r);
+                ex.push_reasoning(&r.0);
             }
         }
     }
@@ -130,8 +155,11 @@ pub(crate) fn error_message(body: &str) -> String {
 impl OpenAiClient {
     /// A client for the server and model in `config`.
     pub(crate) fn new(config: ClientConfig) -> Result<Self> {
+        let parse = |path: &str| reqwest::Url::parse(&format!("{}{path}", config.base)).ok();
         Ok(OpenAiClient {
             http: config.http()?,
+            chat_url: parse(CHAT_PATH),
+            completions_url: parse(COMPLETIONS_PATH),
             config,
         })
     }
@@ -156,7 +184,7 @@ impl OpenAiClient {
     fn body(&self, req: &GenRequest) -> (&'static str, Value) {
         let (path, mut body) = match self.config.route(req) {
             Mode::Chat => (
-                "/v1/chat/completions",
+                CHAT_PATH,
                 json!({
                     "model": self.config.model,
                     "messages": [{"role": "user", "content": &*req.prompt}],
@@ -165,7 +193,7 @@ impl OpenAiClient {
                 }),
             ),
             Mode::Completion => (
-                "/v1/completions",
+                COMPLETIONS_PATH,
                 json!({
                     "model": self.config.model,
                     "prompt": &*req.prompt,
@@ -183,6 +211,11 @@ impl OpenAiClient {
     async fn stream(&self, req: &GenRequest, ex: &mut Exchange) {
         let (path, body) = self.body(req);
         let url = format!("{}{path}", self.config.base);
+        let parsed = if path == CHAT_PATH {
+            self.chat_url.as_ref()
+        } else {
+            self.completions_url.as_ref()
+        };
         let fail = |ex: &mut Exchange, kind, status, message: String| {
             ex.ended_at = Instant::now();
             ex.error = Some(RequestError {
@@ -191,7 +224,11 @@ impl OpenAiClient {
                 message,
             });
         };
-        let Some(resp) = self.config.post_json(&self.http, &url, &body, ex).await else {
+        let Some(resp) = self
+            .config
+            .post_json(&self.http, &url, parsed, body, ex)
+            .await
+        else {
             return;
         };
         let status = resp.status();
@@ -215,7 +252,8 @@ impl OpenAiClient {
         let mut items = Vec::new();
         let mut events = 0u64;
         let mut done = false;
-        while let Some(read) = next_read(&mut body, &self.config.timeouts, ex).await {
+        let mut quiet = QuietTimer::default();
+        while let Some(read) = next_read(&mut body, &self.config.timeouts, ex, &mut quiet).await {
             // The arrival clock is read before anything is parsed (DESIGN rule 1).
             let now = Instant::now();
             ex.ended_at = now;
@@ -282,7 +320,8 @@ pub(crate) async fn read_whole(
     let status = resp.status().as_u16();
     let mut body = Vec::new();
     let mut stream = resp.bytes_stream();
-    while let Some(read) = next_read(&mut stream, timeouts, ex).await {
+    let mut quiet = QuietTimer::default();
+    while let Some(read) = next_read(&mut stream, timeouts, ex, &mut quiet).await {
         let now = Instant::now();
         ex.ended_at = now;
         match read {
@@ -333,7 +372,7 @@ pub(crate) fn apply_event(
     now: Instant,
     ex: &mut Exchange,
 ) -> std::result::Result<(), (RequestErrorKind, String)> {
-    let chunk: Chunk = serde_json::from_str(data).map_err(|e| {
+    let chunk: Chunk<'_> = serde_json::from_str(data).map_err(|e| {
         (
             RequestErrorKind::MalformedStream,
             format!("not a valid chunk ({e}): {}", excerpt(data)),
@@ -343,7 +382,7 @@ pub(crate) fn apply_event(
         return Err(stream_error(&err));
     }
     if ex.response_id.is_none() {
-        ex.response_id = chunk.id;
+        ex.response_id = chunk.id.map(|id| id.0.into_owned());
     }
     if chunk.choices.iter().any(Choice::has_content) {
         ex.content_at.push(now);
@@ -354,8 +393,8 @@ pub(crate) fn apply_event(
     if let Some(t) = &chunk.timings {
         apply_timings(t, ex);
     }
-    if let Some(reason) = chunk.choices.iter().find_map(|c| c.finish_reason.clone()) {
-        ex.finish_reason = Some(reason);
+    if let Some(reason) = chunk.choices.iter().find_map(|c| c.finish_reason.as_ref()) {
+        ex.finish_reason = Some(reason.0.to_string());
     }
     if let Some(usage) = chunk.usage {
         ex.prompt_tokens = usage.prompt_tokens.or(ex.prompt_tokens);
@@ -512,68 +551,5 @@ impl EngineClient for OpenAiClient {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn replay(sse: &str) -> Exchange {
-        let t0 = Instant::now();
-        let mut ex = Exchange::started(t0);
-        let mut dec = SseDecoder::new();
-        let mut items = Vec::new();
-        dec.feed(sse.as_bytes(), &mut items);
-        for item in items {
-            if let SseItem::Event { data, .. } = item {
-                if data != "[DONE]" {
-                    apply_event(&data, t0, &mut ex).unwrap();
-                }
-            }
-        }
-        ex
-    }
-
-    #[test]
-    fn role_only_and_empty_chunks_are_not_content() {
-        let ex = replay(concat!(
-            "data: {\"id\":\"a\",\"choices\":[{\"delta\":{\"role\":\"assistant\",\"content\":null}}]}\n\n",
-            "data: {\"id\":\"a\",\"choices\":[{\"delta\":{\"content\":\"\"}}]}\n\n",
-            "data: {\"id\":\"a\",\"choices\":[{\"delta\":{\"content\":\"Hi\"}}]}\n\n",
-            "data: {\"id\":\"a\",\"choices\":[{\"delta\":{\"reasoning\":\"hm\"}}]}\n\n",
-            "data: {\"id\":\"a\",\"choices\":[{\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n",
-            "data: {\"id\":\"a\",\"choices\":[],\"usage\":{\"prompt_tokens\":4,\"completion_tokens\":2}}\n\n",
-        ));
-        assert_eq!(ex.content_at.len(), 2);
-        assert_eq!(ex.response_id.as_deref(), Some("a"));
-        assert_eq!(ex.finish_reason.as_deref(), Some("stop"));
-        assert_eq!((ex.prompt_tokens, ex.output_tokens), (Some(4), Some(2)));
-    }
-
-    #[test]
-    fn error_bodies_in_both_nestings() {
-        assert_eq!(
-            error_message(r#"{"error":{"message":"busy","code":503}}"#),
-            "busy"
-        );
-        assert_eq!(
-            error_message(r#"{"object":"error","message":"bad","code":400}"#),
-            "bad"
-        );
-        assert_eq!(error_message(r#"{"error":"unhealthy"}"#), "unhealthy");
-        assert_eq!(error_message("plain text"), "plain text");
-    }
-
-    #[test]
-    fn malformed_and_error_events_are_reported() {
-        let mut ex = Exchange::started(Instant::now());
-        let (kind, msg) = apply_event("{not json", Instant::now(), &mut ex).unwrap_err();
-        assert_eq!(kind, RequestErrorKind::MalformedStream);
-        assert!(msg.contains("{not json"), "{msg}");
-        let (kind, msg) = apply_event(
-            r#"{"error":{"message":"out of memory"}}"#,
-            Instant::now(),
-            &mut ex,
-        )
-        .unwrap_err();
-        assert_eq!(kind, RequestErrorKind::EngineError);
-        assert!(msg.contains("out of memory"), "{msg}");
-    }
-}
+#[path = "openai_tests.rs"]
+mod tests;

@@ -38,7 +38,7 @@ use futures_util::future::BoxFuture;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::client::next_read;
+use super::client::{next_read, QuietTimer};
 use super::openai::error_message;
 use super::wire::{SseDecoder, SseItem};
 use super::{ClientConfig, EngineClient, GenRequest, ModelInfo};
@@ -449,7 +449,11 @@ impl TgiClient {
     async fn stream(&self, req: &GenRequest, ex: &mut Exchange) {
         let (route, path, body) = self.request(req);
         let url = format!("{}{path}", self.config.base);
-        let Some(resp) = self.config.post_json(&self.http, &url, &body, ex).await else {
+        let Some(resp) = self
+            .config
+            .post_json(&self.http, &url, None, body, ex)
+            .await
+        else {
             return;
         };
         ex.ended_at = Instant::now();
@@ -472,7 +476,8 @@ impl TgiClient {
         let mut fold = Fold::new(route);
         let mut body = resp.bytes_stream();
         let (mut decoder, mut items, mut buffered) = (SseDecoder::new(), Vec::new(), Vec::new());
-        while let Some(read) = next_read(&mut body, &self.config.timeouts, ex).await {
+        let mut quiet = QuietTimer::default();
+        while let Some(read) = next_read(&mut body, &self.config.timeouts, ex, &mut quiet).await {
             // The arrival clock is read before anything is parsed (DESIGN rule 1).
             let now = Instant::now();
             ex.ended_at = now;

@@ -48,27 +48,33 @@ impl SseDecoder {
     /// Decode `bytes`, appending every event they complete to `out`.
     pub fn feed(&mut self, bytes: &[u8], out: &mut Vec<SseItem>) {
         let mut rest = bytes;
-        while let Some(&first) = rest.first() {
-            if self.after_cr {
-                self.after_cr = false;
-                if first == b'\n' {
-                    rest = &rest[1..];
-                    continue;
-                }
+        if std::mem::take(&mut self.after_cr) {
+            // The CR that ended the last read's line may be half of a CRLF.
+            rest = rest.strip_prefix(b"\n").unwrap_or(rest);
+        }
+        while let Some(i) = memchr::memchr2(b'\n', b'\r', rest) {
+            if self.line.is_empty() {
+                // The whole line is in this read: decoded where it lies.
+                self.end_line(&rest[..i], out);
+            } else {
+                self.line.extend_from_slice(&rest[..i]);
+                // Taken and put back, so its allocation serves every line.
+                let mut line = std::mem::take(&mut self.line);
+                self.end_line(&line, out);
+                line.clear();
+                self.line = line;
             }
-            match rest.iter().position(|&b| b == b'\n' || b == b'\r') {
-                Some(i) => {
-                    self.line.extend_from_slice(&rest[..i]);
-                    self.after_cr = rest[i] == b'\r';
-                    rest = &rest[i + 1..];
-                    self.end_line(out);
-                }
-                None => {
-                    self.line.extend_from_slice(rest);
-                    rest = &[];
+            let cr = rest[i] == b'\r';
+            rest = &rest[i + 1..];
+            if cr {
+                match rest.first() {
+                    Some(b'\n') => rest = &rest[1..],
+                    Some(_) => {}
+                    None => self.after_cr = true,
                 }
             }
         }
+        self.line.extend_from_slice(rest);
     }
 
     /// Whether bytes of an unfinished event are waiting for more input. At the
@@ -77,8 +83,7 @@ impl SseDecoder {
         !self.line.is_empty() || self.has_data || self.event.is_some()
     }
 
-    fn end_line(&mut self, out: &mut Vec<SseItem>) {
-        let line = std::mem::take(&mut self.line);
+    fn end_line(&mut self, line: &[u8], out: &mut Vec<SseItem>) {
         if line.is_empty() {
             if self.has_data {
                 out.push(SseItem::Event {
@@ -100,14 +105,17 @@ impl SseDecoder {
                 let v = &line[i + 1..];
                 (&line[..i], v.strip_prefix(b" ").unwrap_or(v))
             }
-            None => (&line[..], &b""[..]),
+            None => (line, &b""[..]),
         };
         match field {
             b"data" => {
                 if self.has_data {
                     self.data.push('\n');
                 }
-                self.data.push_str(&String::from_utf8_lossy(value));
+                match std::str::from_utf8(value) {
+                    Ok(text) => self.data.push_str(text),
+                    Err(_) => self.data.push_str(&String::from_utf8_lossy(value)),
+                }
                 self.has_data = true;
             }
             b"event" => self.event = Some(String::from_utf8_lossy(value).into_owned()),

@@ -26,7 +26,7 @@ use tokio::sync::watch;
 
 pub use cli::Args;
 pub use config::configured_engines;
-pub use run::{run_once, run_once_with, TrialRun};
+pub use run::{run_once, run_once_to, run_once_with, TrialRun};
 
 use crate::engine::{Engine, Timeouts};
 use crate::error::{Error, Result};

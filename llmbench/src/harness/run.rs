@@ -90,7 +90,7 @@ fn spawn_writer(
                 samples: crate::measure::Samples::default(),
                 points: Vec::new(),
             };
-            for mut record in rx {
+            for mut record in batched(&rx) {
                 record.slo_met = out.aggregate.slo_met(&record);
                 if let (Some(w), None) = (jsonl.as_mut(), &out.write_error) {
                     if let Err(e) = w.append(&record) {
@@ -120,6 +120,39 @@ fn spawn_writer(
             out
         })
         .map_err(|e| Error::io("starting the record writer thread", e))
+}
+
+/// How long the writer naps between looks at a busy channel.
+const WRITER_NAP: Duration = Duration::from_millis(1);
+
+/// The records of `rx` until every sender is gone. While records keep
+/// coming, the writer looks for them every [`WRITER_NAP`] instead of
+/// sleeping in `recv`, so a finished request does not have to wake it: at
+/// 20,000 requests/s a wake-up per record was a futex call and a context
+/// switch on the client's core each. Idle, it waits in `recv` as before.
+/// Each record still reaches `requests.jsonl` within about a millisecond.
+fn batched(rx: &mpsc::Receiver<RequestRecord>) -> impl Iterator<Item = RequestRecord> + '_ {
+    let mut busy = false;
+    std::iter::from_fn(move || loop {
+        match rx.try_recv() {
+            Ok(record) => return Some(record),
+            Err(mpsc::TryRecvError::Disconnected) => return None,
+            Err(mpsc::TryRecvError::Empty) if busy => {
+                busy = false;
+                std::thread::sleep(WRITER_NAP);
+                // A record found after the nap keeps the writer polling.
+                if let Ok(record) = rx.try_recv() {
+                    busy = true;
+                    return Some(record);
+                }
+            }
+            Err(mpsc::TryRecvError::Empty) => {
+                let record = rx.recv().ok();
+                busy = record.is_some();
+                return record;
+            }
+        }
+    })
 }
 
 /// Run one trial to its end. Returns the run, or why the trial could not
@@ -281,6 +314,63 @@ pub fn run_once_with(
     request_timeout: Duration,
     timeouts: Timeouts,
 ) -> Result<TrialRun> {
+    run_alone(scenario, bench, engine, request_timeout, timeouts, None)
+}
+
+/// [`run_once_with`] for long runs: every record is appended to
+/// `requests_jsonl` as it finishes (created if missing, one JSON line per
+/// request, as the harness writes `requests.jsonl`) and none is kept in
+/// memory, so [`TrialRun::records`] is empty and memory stays flat however
+/// many requests the load sends; only the aggregate (histograms) grows with
+/// the run, and it does not grow with the request count.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use llmbench::engine::Timeouts;
+/// use llmbench::prelude::*;
+/// use llmbench::sim::{SimConfig, Simulator};
+/// let sim = Simulator::start(SimConfig::new().record_truth(false))?;
+/// let bench = Bench::new()
+///     .workload(Workload::prompts(["Say hello."]).max_tokens(8))
+///     .load(Load::users(8).requests(100_000));
+/// let engine = Engine::openai(sim.url(), sim.model());
+/// let path = std::env::temp_dir().join("requests.jsonl");
+/// let run = llmbench::harness::run_once_to(
+///     "long", &bench, &engine, &path, Duration::from_secs(60), Timeouts::default(),
+/// )?;
+/// assert!(run.records.is_empty());
+/// assert_eq!(run.summary.requests, 100_000);
+/// # Ok::<(), llmbench::Error>(())
+/// ```
+pub fn run_once_to(
+    scenario: &str,
+    bench: &crate::Bench,
+    engine: &Engine,
+    requests_jsonl: &std::path::Path,
+    request_timeout: Duration,
+    timeouts: Timeouts,
+) -> Result<TrialRun> {
+    let jsonl = JsonlWriter::open(requests_jsonl)?;
+    run_alone(
+        scenario,
+        bench,
+        engine,
+        request_timeout,
+        timeouts,
+        Some(jsonl),
+    )
+}
+
+/// One trial on its own runtime: records kept in memory when there is no
+/// `jsonl` to write them to, written there and dropped otherwise.
+fn run_alone(
+    scenario: &str,
+    bench: &crate::Bench,
+    engine: &Engine,
+    request_timeout: Duration,
+    timeouts: Timeouts,
+    jsonl: Option<JsonlWriter>,
+) -> Result<TrialRun> {
     let bench = bench
         .validate()
         .map_err(|e| e.context(format!("scenario `{scenario}`")))?;
@@ -316,8 +406,8 @@ pub fn run_once_with(
         request_timeout,
         retries: 0,
         timeouts,
-        keep_records: true,
-        jsonl: None,
+        keep_records: jsonl.is_none(),
+        jsonl,
         stop,
         live: None,
         monitor: None,
