@@ -101,11 +101,32 @@ impl SetData {
     }
 }
 
+/// One result set's rows of `monitor.csv`: per series, (t_s, value) points.
+pub(crate) type MonitorSeries = BTreeMap<String, Vec<(f64, f64)>>;
+
 /// Chart data of every result set of a run.
 #[derive(Debug, Default)]
 pub(crate) struct ChartData {
     pub sets: BTreeMap<SetKey, SetData>,
     widths: BTreeMap<SetKey, f64>,
+    /// `monitor.csv`'s percentage series, by its `trial` column
+    /// (`scenario/engine` or `scenario/engine [step]`).
+    pub monitor: BTreeMap<String, MonitorSeries>,
+}
+
+/// The `trial` label `monitor.csv` gives a result set.
+pub(crate) fn monitor_label(scenario: &str, engine: &str, step: Option<&str>) -> String {
+    match step {
+        Some(step) => format!("{scenario}/{engine} [{step}]"),
+        None => format!("{scenario}/{engine}"),
+    }
+}
+
+/// Whether a `monitor.csv` column goes on the report's machine chart: the
+/// percentages, without the per-core ones.
+fn charted(column: &str) -> bool {
+    let per_core = column.starts_with("host_cpu") && column != "host_cpu_pct";
+    column.ends_with("_pct") && !per_core && column != "engine_model_vram_pct"
 }
 
 impl ChartData {
@@ -126,6 +147,29 @@ impl ChartData {
         ChartData {
             sets: BTreeMap::new(),
             widths,
+            monitor: BTreeMap::new(),
+        }
+    }
+
+    /// Read the percentage series of `monitor.csv` (a few columns, a row a
+    /// second); a missing file is no monitor, an unreadable row is skipped.
+    pub(crate) fn add_monitor(&mut self, csv_text: &str) {
+        let mut reader = ::csv::Reader::from_reader(csv_text.as_bytes());
+        let Ok(header) = reader.headers().cloned() else {
+            return;
+        };
+        for row in reader.records().flatten() {
+            let (Some(trial), Some(t)) =
+                (row.get(0), row.get(1).and_then(|t| t.parse::<f64>().ok()))
+            else {
+                continue;
+            };
+            let series = self.monitor.entry(trial.to_string()).or_default();
+            for (name, cell) in header.iter().zip(row.iter()).skip(2) {
+                if let (true, Ok(v)) = (charted(name), cell.parse::<f64>()) {
+                    series.entry(name.to_string()).or_default().push((t, v));
+                }
+            }
         }
     }
 

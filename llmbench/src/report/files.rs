@@ -184,6 +184,9 @@ pub(crate) fn write_reports(dir: &Path, run: &RunData, meta: Option<&RunMeta>) -
         write_summary_csv(&run.trials, &mut *w).map_err(|e| io::Error::other(e.to_string()))
     })?;
     written.files.push(csv);
+    if let Ok(text) = fs::read_to_string(dir.join("monitor.csv")) {
+        charts.add_monitor(&text);
+    }
     let analyses = analyse_run(run, &charts);
     let md = dir.join("report.md");
     write_atomically(&md, |w| markdown::write(run, meta, &analyses, w))?;

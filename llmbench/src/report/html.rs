@@ -243,6 +243,28 @@ fn scenario(
         "Mean TTFT of the requests of each prompt length.",
     )?;
     timeline(out, name, &sets)?;
+    for t in trials {
+        let label = super::chart_data::monitor_label(&t.scenario, &t.engine, t.step.as_deref());
+        let Some(series) = charts.monitor.get(&label).filter(|s| !s.is_empty()) else {
+            continue;
+        };
+        let lines: Vec<(String, Vec<(f64, f64)>)> = series
+            .iter()
+            .map(|(n, pts)| (n.clone(), pts.clone()))
+            .collect();
+        let svg = svg::lines(
+            &format!("Machine during the run: {}", set_name(t)),
+            "time from the start (s)",
+            "percent",
+            &lines,
+        );
+        figure(
+            out,
+            &format!("{name}/monitor/{}", set_name(t)),
+            &svg,
+            "From monitor.csv: host CPU (all cores, 0-100), client and engine CPU (one core is 100), memory used, GPU use where there is a GPU.",
+        )?;
+    }
     writeln!(out, "</section>")
 }
 
