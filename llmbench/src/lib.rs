@@ -42,7 +42,7 @@ pub mod monitor;
 pub mod report;
 pub mod sim;
 mod slo;
-mod workload;
+pub mod workload;
 
 pub use bench::{Bench, ValidBench, DEFAULT_SEED};
 pub use engine::{Engine, EngineKind};

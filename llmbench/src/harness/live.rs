@@ -80,7 +80,11 @@ pub(crate) fn render(f: &LiveFigures, goal: Goal, elapsed: Duration, bar: bool) 
     let mut text = String::new();
     if let (true, Some(share)) = (bar, share) {
         let full = (share * BAR as f64).round() as usize;
-        text.push_str(&format!("[{}{}] ", "#".repeat(full), "-".repeat(BAR - full)));
+        text.push_str(&format!(
+            "[{}{}] ",
+            "#".repeat(full),
+            "-".repeat(BAR - full)
+        ));
     }
     let progress = match goal {
         Goal::Requests(n) => format!("{}/{n} requests", f.done),
@@ -199,7 +203,15 @@ mod tests {
             text,
             "[#####---------------] 10/40 requests, 5.0 req/s, 22 tok/s, ttft p50 24.0 ms, 1 errors"
         );
-        let plain = render(&f, Goal::Time(Duration::from_secs(8)), Duration::from_secs(2), false);
-        assert!(plain.starts_with("2/8 s, 10 requests, 5.0 req/s"), "{plain}");
+        let plain = render(
+            &f,
+            Goal::Time(Duration::from_secs(8)),
+            Duration::from_secs(2),
+            false,
+        );
+        assert!(
+            plain.starts_with("2/8 s, 10 requests, 5.0 req/s"),
+            "{plain}"
+        );
     }
 }

@@ -16,6 +16,8 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::load::executor::{self, Plan};
 use crate::measure::{client_cpu, Aggregate, RequestRecord, Summary};
 use crate::report::JsonlWriter;
+use crate::workload::prepare;
+use crate::workload::PromptLengths;
 use crate::ValidBench;
 
 /// What one trial produced.
@@ -33,6 +35,9 @@ pub struct TrialRun {
     pub first_errors: BTreeMap<String, String>,
     /// True when the run was stopped (Ctrl-C, SIGTERM, a write error).
     pub stopped: bool,
+    /// Requested vs reported prompt tokens, where prompts were fitted to
+    /// lengths.
+    pub prompt_lengths: Option<PromptLengths>,
 }
 
 /// How to run a trial, beyond the scenario and the engine.
@@ -57,6 +62,7 @@ struct WriterOutcome {
     records: Vec<RequestRecord>,
     first_errors: BTreeMap<String, String>,
     write_error: Option<Error>,
+    prompt_lengths: PromptLengths,
 }
 
 fn spawn_writer(
@@ -66,6 +72,7 @@ fn spawn_writer(
     stop: watch::Sender<bool>,
     aggregate: Aggregate,
     live: Option<super::live::Live>,
+    prompt_lengths: PromptLengths,
 ) -> Result<JoinHandle<WriterOutcome>> {
     std::thread::Builder::new()
         .name("llmbench-writer".into())
@@ -76,6 +83,7 @@ fn spawn_writer(
                 records: Vec::new(),
                 first_errors: BTreeMap::new(),
                 write_error: None,
+                prompt_lengths,
             };
             for mut record in rx {
                 record.slo_met = out.aggregate.slo_met(&record);
@@ -87,6 +95,7 @@ fn spawn_writer(
                     }
                 }
                 out.aggregate.add(&record);
+                out.prompt_lengths.add(&record);
                 if let Some(live) = &live {
                     super::live::add(live, &record);
                 }
@@ -133,6 +142,18 @@ pub(crate) async fn execute(setup: TrialSetup) -> (Result<TrialRun>, Option<Json
             return (Err(e), jsonl);
         }
     };
+    // The prompts, fitted to their lengths before the clock starts.
+    let pool = prepare::pool_size(bench.load.request_limit());
+    let prompts = match prepare::prepare(&bench.workload, bench.seed, pool, &*client).await {
+        Ok(prompts) => prompts,
+        Err(e) => {
+            let e = e.context(format!(
+                "scenario `{scenario}`, engine `{}`: preparing the prompts",
+                engine.label()
+            ));
+            return (Err(e), jsonl);
+        }
+    };
     let (stop_tx, stop_rx) = watch::channel(false);
     // Forward an outer stop (signals) into this trial's stop.
     let forward = {
@@ -145,7 +166,17 @@ pub(crate) async fn execute(setup: TrialSetup) -> (Result<TrialRun>, Option<Json
     };
     let (tx, rx) = mpsc::channel();
     let aggregate = Aggregate::with_slos(&bench.slos).with_phases(&bench.load);
-    let writer = match spawn_writer(rx, jsonl, keep_records, stop_tx.clone(), aggregate, live) {
+    let fitted = prompts.lengths.is_some();
+    let check = PromptLengths::new(prompts.lengths);
+    let writer = match spawn_writer(
+        rx,
+        jsonl,
+        keep_records,
+        stop_tx.clone(),
+        aggregate,
+        live,
+        check,
+    ) {
         Ok(writer) => writer,
         Err(e) => return (Err(e), None),
     };
@@ -155,6 +186,7 @@ pub(crate) async fn execute(setup: TrialSetup) -> (Result<TrialRun>, Option<Json
         engine: engine.label().to_string(),
         model: model.clone(),
         workload: bench.workload.clone(),
+        prompts: Arc::new(prompts),
         load: bench.load.clone(),
         seed: bench.seed,
         request_timeout,
@@ -197,6 +229,7 @@ pub(crate) async fn execute(setup: TrialSetup) -> (Result<TrialRun>, Option<Json
         summary: outcome.aggregate.summary().with_client_cpu(cpu),
         first_errors: outcome.first_errors,
         stopped,
+        prompt_lengths: fitted.then_some(outcome.prompt_lengths),
     };
     (Ok(run), outcome.jsonl)
 }
