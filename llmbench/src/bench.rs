@@ -100,7 +100,7 @@ impl Bench {
             .ok_or_else(|| Error::scenario("workload: not set; call .workload(..)"))?;
         if workload.prompts.is_empty() {
             return Err(Error::scenario(
-                "workload.prompts: empty; give at least one prompt",
+                "workload.prompts: empty; give at least one prompt (or loosen the length filter)",
             ));
         }
         if workload.max_tokens == 0 {

@@ -121,3 +121,38 @@ fn native_tokenizers_and_calibrated_estimates() {
     assert_eq!(check.requests, 12);
     assert!(check.max_error_ratio.unwrap() < 0.1, "{check:?}");
 }
+
+#[test]
+fn a_jsonl_dataset_sends_each_prompt_once_with_its_own_budget() {
+    let path = std::env::temp_dir().join(format!("llmbench-ds-{}.jsonl", std::process::id()));
+    let lines: Vec<String> = (1..=6)
+        .map(|n| format!("{{\"prompt\": \"Question number {n}?\", \"max_tokens\": {n}}}"))
+        .collect();
+    std::fs::write(&path, lines.join("\n")).unwrap();
+    let sim = sim(&[]);
+    let engine = Engine::openai(sim.url(), sim.model());
+    let outputs = |w: Workload| {
+        let bench = Bench::new()
+            .workload(w)
+            .load(Load::users(1).requests(6))
+            .seed(4);
+        let mut records = run_once("dataset", &bench, &engine).unwrap().records;
+        records.sort_by_key(|r| r.request_id);
+        records
+            .iter()
+            .map(|r| r.output_tokens.unwrap())
+            .collect::<Vec<u32>>()
+    };
+    let order = outputs(Workload::jsonl(&path).unwrap());
+    let mut all = order.clone();
+    all.sort_unstable();
+    assert_eq!(all, [1, 2, 3, 4, 5, 6], "each prompt once, its own budget");
+    assert_eq!(
+        order,
+        outputs(Workload::jsonl(&path).unwrap()),
+        "seeded order"
+    );
+    let sampled = outputs(Workload::jsonl(&path).unwrap().sample(2));
+    assert_eq!(sampled[..2], sampled[2..4], "a sample of two, repeated");
+    std::fs::remove_file(path).unwrap();
+}

@@ -3,6 +3,7 @@
 
 mod check;
 mod corpus;
+mod dataset;
 mod lengths;
 pub(crate) mod prepare;
 mod preset;

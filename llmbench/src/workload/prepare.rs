@@ -124,9 +124,13 @@ pub(crate) async fn prepare_with(
 ) -> Result<Arc<[PreparedPrompt]>> {
     let mut order: Vec<usize> = (0..w.prompts.len()).collect();
     order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
-    let pool = match w.sample {
-        Some(n) => pool.min(n).min(order.len()),
-        None => pool,
+    // Fitting costs tokenize calls: at most `pool` prompts are fitted.
+    // Prompts sent as written are all used (a dataset), or a sample.
+    let pool = match (&w.prompt_tokens, w.sample) {
+        (Some(_), Some(n)) => pool.min(n).min(order.len()),
+        (Some(_), None) => pool,
+        (None, Some(n)) => n.min(order.len()),
+        (None, None) => order.len(),
     }
     .max(1);
     let mut ratio = 1.3;
