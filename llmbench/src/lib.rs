@@ -56,5 +56,6 @@ pub use workload::{Mode, Workload, DEFAULT_MAX_TOKENS};
 /// Everything a bench file needs: `use llmbench::prelude::*;`.
 pub mod prelude {
     pub use crate::load::Capacity;
+    pub use crate::workload::Lengths;
     pub use crate::{llm_bench, Bench, Engine, Load, Slo, SloChain, SloMetric, Workload};
 }
