@@ -1,40 +1,53 @@
-//! The use-case scenarios, run against the built-in simulator by default:
-//! `cargo bench` (or `cargo bench -- --engine openai=URL,model=NAME`).
+//! The four use cases users recognise, run against the built-in simulator
+//! by default: `cargo bench` (or `cargo bench -- --engine
+//! openai=URL,model=NAME`). Each uses its preset's prompts and lengths;
+//! long answers are shortened here so that a plain `cargo bench` against
+//! the simulator (8 ms a token) ends within a minute; against a real
+//! engine, drop the `.output_tokens(..)` overrides.
 
 use llmbench::prelude::*;
 
-const QUESTIONS: [&str; 6] = [
-    "What is the capital of France?",
-    "Give me one tip for sleeping better.",
-    "How many legs does a spider have?",
-    "Translate 'good morning' into Spanish.",
-    "What does HTTP stand for?",
-    "Name three primary colours.",
-];
-
-const STORY_STARTS: [&str; 4] = [
-    "Write a short story about a lighthouse keeper who finds a message in a bottle.",
-    "Describe a city on Mars a hundred years after the first landing.",
-    "Tell a fable about a fox, a crow and a very old tree.",
-    "Write the opening chapter of a mystery set on a night train.",
-];
-
-/// Chat: short questions, short answers; eight users for five seconds.
+/// Chat: 5-50 prompt tokens, 10-100 output tokens; eight users for five
+/// seconds, judged by TTFT.
 #[llm_bench]
 fn chat() -> Bench {
     Bench::new()
-        .workload(Workload::prompts(QUESTIONS).max_tokens(64))
+        .workload(Workload::chat())
         .load(Load::users(8).for_secs(5))
         .slo(Slo::ttft_p95_ms(500))
 }
 
-/// Creative writing: short prompts, long answers; four users for five seconds.
+/// Creative writing: 5-20 prompt tokens, long answers (200-400 tokens
+/// here, 500-2,000 in the preset); judged by output tokens per second.
 #[llm_bench]
 fn creative() -> Bench {
     Bench::new()
-        .workload(Workload::prompts(STORY_STARTS).max_tokens(400))
-        .load(Load::users(4).for_secs(5))
+        .workload(Workload::creative().output_tokens(200..=400))
+        .load(Load::users(4).requests(12))
         .slo(Slo::tpot_p95_ms(50))
+}
+
+/// RAG: context and a question of 1K, 2K and 4K prompt tokens (one result
+/// set each), 10-100 output tokens, at two requests a second; judged by
+/// prompt processing time.
+#[llm_bench]
+fn rag() -> Bench {
+    Bench::new()
+        .workload(Workload::rag().prompt_tokens([1024, 2048, 4096]))
+        .load(Load::rate(2.0).poisson().requests(10))
+}
+
+/// Document work: 2,000-4,000 prompt tokens (up to 8,000 in the preset),
+/// 200-400 output tokens; judged by end-to-end latency.
+#[llm_bench]
+fn document() -> Bench {
+    Bench::new()
+        .workload(
+            Workload::document()
+                .prompt_tokens(2_000..=4_000)
+                .output_tokens(200..=400),
+        )
+        .load(Load::users(2).requests(6))
 }
 
 fn main() -> std::process::ExitCode {

@@ -128,7 +128,7 @@ impl Bench {
             .ok_or_else(|| Error::scenario("workload: not set; call .workload(..)"))?;
         if workload.prompts.is_empty() {
             return Err(Error::scenario(
-                "workload.prompts: empty; give at least one prompt",
+                "workload.prompts: empty; give at least one prompt (or loosen the length filter)",
             ));
         }
         if workload.max_tokens == 0 {
@@ -136,6 +136,7 @@ impl Bench {
                 "workload.max_tokens: must be at least 1 (got 0)",
             ));
         }
+        workload.validate()?;
         let load = self.load.clone().ok_or_else(|| {
             Error::scenario("load: not set; call .load(Load::users(n).for_secs(s))")
         })?;
@@ -152,7 +153,19 @@ impl Bench {
         if let Some(engine) = &self.engine {
             engine.check_supported()?;
         }
-        if self.compare_streaming && (load.phases().len() > 1 || load.capacity_search().is_some()) {
+        let prompt_steps = workload.prompt_tokens.as_ref().and_then(|l| l.steps());
+        if prompt_steps.is_some() && (load.phases().len() > 1 || load.capacity_search().is_some()) {
+            return Err(Error::scenario(
+                "workload.prompt_tokens: a list of prompt lengths runs one result set per \
+                 length, and so does the load's sequence of steps or capacity search; vary \
+                 one of them per scenario",
+            ));
+        }
+        if self.compare_streaming
+            && (prompt_steps.is_some()
+                || load.phases().len() > 1
+                || load.capacity_search().is_some())
+        {
             return Err(Error::scenario(
                 "compare_streaming: compares one load streamed and not; a sequence of steps \
                  or a capacity search would multiply the runs (set Workload::stream(false) \

@@ -43,7 +43,7 @@ pub mod monitor;
 pub mod report;
 pub mod sim;
 mod slo;
-mod workload;
+pub mod workload;
 
 pub use bench::{Bench, ValidBench, DEFAULT_SEED};
 pub use engine::{Engine, EngineKind};
@@ -57,5 +57,6 @@ pub use workload::{Mode, Workload, DEFAULT_MAX_TOKENS};
 /// Everything a bench file needs: `use llmbench::prelude::*;`.
 pub mod prelude {
     pub use crate::load::Capacity;
+    pub use crate::workload::Lengths;
     pub use crate::{llm_bench, Bench, Engine, Load, Slo, SloChain, SloMetric, Workload};
 }

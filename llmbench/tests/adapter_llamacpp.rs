@@ -71,6 +71,7 @@ async fn send(path: &str, rec: Recorded, mode: Mode, options: &str) -> (Exchange
         mode,
         max_tokens: 24,
         stream: true,
+        exact_output: false,
     };
     let mut ex = Exchange::started(Instant::now());
     tokio::time::timeout(LIMIT, client.send(&req, &mut ex))

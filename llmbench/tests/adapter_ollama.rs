@@ -75,6 +75,7 @@ async fn send(replay: &Replay, spec: &str, mode: Mode) -> Exchange {
         mode,
         max_tokens: 50,
         stream: true,
+        exact_output: false,
     };
     let mut ex = Exchange::started(Instant::now());
     let sent = tokio::time::timeout(LIMIT, client.send(&req, &mut ex)).await;
@@ -444,6 +445,7 @@ async fn a_stalled_stream_times_out_and_keeps_its_tokens() {
         mode: Mode::Completion,
         max_tokens: 50,
         stream: true,
+        exact_output: false,
     };
     let mut ex = Exchange::started(Instant::now());
     tokio::time::timeout(LIMIT, client.send(&req, &mut ex))

@@ -63,6 +63,7 @@ fn replay(route: &str, path: &str, status: u16, content_type: &str, mode: Mode) 
                 mode,
                 max_tokens: 32,
                 stream: true,
+                exact_output: false,
             };
             runtime().block_on(async {
                 let (client, _) = connect(&engine).await.unwrap();
@@ -482,6 +483,7 @@ fn the_request_sent_is_what_the_engine_expects() {
             mode: Mode::Chat,
             max_tokens: 7,
             stream: true,
+            exact_output: false,
         };
         client
             .send(&req, &mut Exchange::started(Instant::now()))

@@ -98,6 +98,7 @@ async fn send_to(url: &str, api: &str) -> Exchange {
         mode: Mode::Chat,
         max_tokens: 20,
         stream: true,
+        exact_output: false,
     };
     let mut ex = Exchange::started(Instant::now());
     let sent = tokio::time::timeout(LIMIT, client.send(&req, &mut ex)).await;
@@ -563,6 +564,7 @@ async fn a_stalled_stream_times_out_with_its_tokens() {
         mode: Mode::Completion,
         max_tokens: 20,
         stream: true,
+        exact_output: false,
     };
     let mut ex = Exchange::started(Instant::now());
     tokio::time::timeout(LIMIT, client.send(&req, &mut ex))

@@ -123,3 +123,37 @@ fn compare_streaming_runs_both_ways_and_compares() {
     assert!(whole.iter().all(|r| r.content_chunks == 1), "{whole:?}");
     std::fs::remove_dir_all(out_dir).unwrap();
 }
+
+#[test]
+fn a_list_of_prompt_lengths_runs_one_exact_result_set_per_length() {
+    let out_dir = temp_dir("prompt-lengths");
+    let out = fixture(&[
+        "--bench",
+        "--exact",
+        "seq_prompt_lengths/sim",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(t.contains("64 prompt tokens: "), "{t}");
+    let s = summary(&run_dir(&out_dir));
+    let trials = s["trials"].as_array().unwrap();
+    let steps: Vec<&str> = trials.iter().map(|t| t["step"].as_str().unwrap()).collect();
+    assert_eq!(steps, ["64 prompt tokens", "128 prompt tokens"]);
+    for (trial, want) in trials.iter().zip([64.0, 128.0]) {
+        let w = &trial["workload"];
+        assert_eq!(w["preset"], "rag", "{w}");
+        assert_eq!(
+            w["primary_metric"], "ttft",
+            "the simulator's /v1 reports no prompt time"
+        );
+        let lengths = &w["prompt_lengths"];
+        assert_eq!(lengths["source"], "tokenizer", "{lengths}");
+        assert_eq!(lengths["requests"], 4, "{lengths}");
+        assert_eq!(lengths["requested_mean"], want, "{lengths}");
+        assert_eq!(lengths["reported_mean"], want, "{lengths}");
+        assert_eq!(lengths["max_error"], 0, "{lengths}");
+    }
+    std::fs::remove_dir_all(out_dir).unwrap();
+}

@@ -28,6 +28,9 @@ pub struct GenRequest {
     /// Stream the answer (every token timestamped as it arrives), or ask
     /// for it in one piece (then TTFT is the whole answer's arrival).
     pub stream: bool,
+    /// Ask the engine to generate all `max_tokens` (`ignore_eos`,
+    /// `min_tokens`) where its API allows.
+    pub exact_output: bool,
 }
 
 /// A model an engine serves, with what the engine says about it. Fields the

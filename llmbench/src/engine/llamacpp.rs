@@ -331,12 +331,15 @@ impl LlamaCppClient {
     /// Stream a raw-prompt request through the native `/completion`.
     async fn complete(&self, req: &GenRequest, ex: &mut Exchange) {
         let url = format!("{}/completion", self.config.base);
-        let body = json!({
+        let mut body = json!({
             "prompt": &*req.prompt,
             "n_predict": req.max_tokens,
             "stream": req.stream,
             "cache_prompt": true,
         });
+        if req.exact_output {
+            body["ignore_eos"] = json!(true);
+        }
         let fail = |ex: &mut Exchange, kind, status, message: String| {
             ex.ended_at = Instant::now();
             ex.error = Some(RequestError {

@@ -205,6 +205,12 @@ impl OpenAiClient {
         if req.stream {
             body["stream_options"] = json!({"include_usage": true});
         }
+        if req.exact_output {
+            // vLLM, SGLang and llama.cpp's server read these; the answer is
+            // then as long as the budget, whatever the model would say.
+            body["ignore_eos"] = json!(true);
+            body["min_tokens"] = json!(req.max_tokens);
+        }
         (path, body)
     }
 
@@ -493,7 +499,8 @@ impl EngineClient for OpenAiClient {
         Box::pin(async move {
             // vLLM and SGLang serve `/tokenize`; other servers 404: no tokenizer.
             let url = format!("{}/tokenize", self.config.base);
-            let body = json!({ "model": self.config.model, "prompt": text });
+            // vLLM reads `prompt`, llama.cpp's server (behind `/v1`) `content`.
+            let body = json!({ "model": self.config.model, "prompt": text, "content": text });
             let fail = |what: String| Error::new(ErrorKind::Engine, format!("POST {url}: {what}"));
             let resp = self
                 .config

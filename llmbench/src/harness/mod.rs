@@ -380,7 +380,7 @@ impl Shared {
         } else {
             // Smoke test (`cargo test --benches`): prove the scenario works.
             bench.load = bench.load.smoke();
-            bench.workload.max_tokens = bench.workload.max_tokens.min(SMOKE_MAX_TOKENS);
+            bench.workload.capped(SMOKE_MAX_TOKENS);
         }
         let trial = TrialCtx {
             scenario,
@@ -394,6 +394,10 @@ impl Shared {
             }
             if bench.load.phases().len() > 1 {
                 return self.run_steps(&trial, &bench);
+            }
+            if let Some(lengths) = bench.workload.prompt_lengths().and_then(|l| l.steps()) {
+                let lengths = lengths.to_vec();
+                return self.run_prompt_steps(&trial, &bench, &lengths);
             }
             if bench.compare_streaming {
                 return self.run_streaming_comparison(&trial, &bench);
@@ -525,7 +529,7 @@ impl Shared {
                 engine_pid,
                 model,
                 mode: bench.workload.mode,
-                max_tokens: bench.workload.max_tokens,
+                max_tokens: bench.workload.output_budget(),
                 users: bench.load.users,
                 duration_limit_s: bench.load.duration.map(|d| d.as_secs_f64()),
                 request_limit: bench.load.requests,
@@ -536,6 +540,11 @@ impl Shared {
                 cost: engine
                     .hourly_price()
                     .map(|p| report::Cost::new(p, &summary)),
+                workload: workload_summary(
+                    &bench.workload,
+                    &summary,
+                    result.as_ref().ok().and_then(|r| r.prompt_lengths.clone()),
+                ),
                 summary: summary.clone(),
             };
             if let Err(e) = self.record_trial(trial, jsonl) {
@@ -692,6 +701,26 @@ impl Shared {
             println!("llmbench: results in {}", shown.display());
         }
     }
+}
+
+/// The workload's entry in a result set of `summary.json`, when it says
+/// more than the prompts (a preset, fitted lengths).
+fn workload_summary(
+    w: &crate::Workload,
+    summary: &Summary,
+    prompt_lengths: Option<crate::workload::PromptLengths>,
+) -> Option<crate::workload::WorkloadSummary> {
+    let preset = w.preset_kind();
+    if preset.is_none() && w.prompt_tokens.is_none() && w.output_tokens.is_none() {
+        return None;
+    }
+    Some(crate::workload::WorkloadSummary {
+        preset,
+        primary_metric: preset.map(|p| p.primary_metric(summary).to_string()),
+        prompt_tokens: w.prompt_tokens.as_ref().map(ToString::to_string),
+        output_tokens: w.output_tokens.as_ref().map(ToString::to_string),
+        prompt_lengths,
+    })
 }
 
 /// Output budget per request in smoke mode.

@@ -18,6 +18,8 @@ use crate::measure::{client_cpu, Aggregate, RequestRecord, Summary};
 use crate::monitor::correlation::{self, RequestPoint};
 use crate::monitor::sampler;
 use crate::report::JsonlWriter;
+use crate::workload::prepare;
+use crate::workload::PromptLengths;
 use crate::ValidBench;
 
 /// What one trial produced.
@@ -37,6 +39,9 @@ pub struct TrialRun {
     pub stopped: bool,
     /// What a comparison with a baseline resamples.
     pub samples: crate::measure::Samples,
+    /// Requested vs reported prompt tokens, where prompts were fitted to
+    /// lengths.
+    pub prompt_lengths: Option<PromptLengths>,
 }
 
 /// How to run a trial, beyond the scenario and the engine.
@@ -67,29 +72,44 @@ struct WriterOutcome {
     samples: crate::measure::Samples,
     /// When each request's output came (only when monitored).
     points: Vec<RequestPoint>,
+    prompt_lengths: PromptLengths,
+}
+
+/// What the writer keeps besides the aggregate, and who it tells.
+struct WriterOptions {
+    /// Keep every record in memory (`run_once`).
+    keep: bool,
+    /// Keep each record's output times for the monitor's correlations.
+    points: bool,
+    /// Feed the live view.
+    live: Option<super::live::Live>,
+}
+
+impl WriterOutcome {
+    fn new(aggregate: Aggregate, prompt_lengths: PromptLengths) -> Self {
+        WriterOutcome {
+            jsonl: None,
+            aggregate,
+            records: Vec::new(),
+            first_errors: BTreeMap::new(),
+            write_error: None,
+            samples: crate::measure::Samples::default(),
+            points: Vec::new(),
+            prompt_lengths,
+        }
+    }
 }
 
 fn spawn_writer(
     rx: mpsc::Receiver<RequestRecord>,
     mut jsonl: Option<JsonlWriter>,
-    keep: bool,
-    points: bool,
     stop: watch::Sender<bool>,
-    aggregate: Aggregate,
-    live: Option<super::live::Live>,
+    mut out: WriterOutcome,
+    WriterOptions { keep, points, live }: WriterOptions,
 ) -> Result<JoinHandle<WriterOutcome>> {
     std::thread::Builder::new()
         .name("llmbench-writer".into())
         .spawn(move || {
-            let mut out = WriterOutcome {
-                jsonl: None,
-                aggregate,
-                records: Vec::new(),
-                first_errors: BTreeMap::new(),
-                write_error: None,
-                samples: crate::measure::Samples::default(),
-                points: Vec::new(),
-            };
             for mut record in batched(&rx) {
                 record.slo_met = out.aggregate.slo_met(&record);
                 if let (Some(w), None) = (jsonl.as_mut(), &out.write_error) {
@@ -101,6 +121,7 @@ fn spawn_writer(
                 }
                 out.aggregate.add(&record);
                 out.samples.add(&record);
+                out.prompt_lengths.add(&record);
                 if let Some(live) = &live {
                     super::live::add(live, &record);
                 }
@@ -184,6 +205,18 @@ pub(crate) async fn execute(setup: TrialSetup) -> (Result<TrialRun>, Option<Json
             return (Err(e), jsonl);
         }
     };
+    // The prompts, fitted to their lengths before the clock starts.
+    let pool = prepare::pool_size(bench.load.request_limit());
+    let prompts = match prepare::prepare(&bench.workload, bench.seed, pool, &*client).await {
+        Ok(prompts) => prompts,
+        Err(e) => {
+            let e = e.context(format!(
+                "scenario `{scenario}`, engine `{}`: preparing the prompts",
+                engine.label()
+            ));
+            return (Err(e), jsonl);
+        }
+    };
     let (stop_tx, stop_rx) = watch::channel(false);
     // Forward an outer stop (signals) into this trial's stop.
     let forward = {
@@ -197,15 +230,15 @@ pub(crate) async fn execute(setup: TrialSetup) -> (Result<TrialRun>, Option<Json
     let (tx, rx) = mpsc::channel();
     let aggregate = Aggregate::with_slos(&bench.slos).with_phases(&bench.load);
     let points = monitor.is_some();
-    let writer = match spawn_writer(
-        rx,
-        jsonl,
-        keep_records,
+    let fitted = prompts.lengths.is_some();
+    let check = PromptLengths::new(prompts.lengths);
+    let options = WriterOptions {
+        keep: keep_records,
         points,
-        stop_tx.clone(),
-        aggregate,
         live,
-    ) {
+    };
+    let outcome = WriterOutcome::new(aggregate, check);
+    let writer = match spawn_writer(rx, jsonl, stop_tx.clone(), outcome, options) {
         Ok(writer) => writer,
         Err(e) => return (Err(e), None),
     };
@@ -215,6 +248,7 @@ pub(crate) async fn execute(setup: TrialSetup) -> (Result<TrialRun>, Option<Json
         engine: engine.label().to_string(),
         model: model.clone(),
         workload: bench.workload.clone(),
+        prompts: Arc::new(prompts),
         load: bench.load.clone(),
         seed: bench.seed,
         request_timeout,
@@ -278,6 +312,7 @@ pub(crate) async fn execute(setup: TrialSetup) -> (Result<TrialRun>, Option<Json
         first_errors: outcome.first_errors,
         stopped,
         samples: outcome.samples,
+        prompt_lengths: fitted.then_some(outcome.prompt_lengths),
     };
     (Ok(run), outcome.jsonl)
 }

@@ -130,6 +130,40 @@ impl Shared {
 }
 
 impl Shared {
+    /// Run the scenario once per prompt length of its list
+    /// (`Workload::prompt_tokens([1024, 2048])`), each its own result set
+    /// labelled "1024 prompt tokens".
+    pub(super) fn run_prompt_steps(
+        &self,
+        trial: &TrialCtx,
+        bench: &ValidBench,
+        lengths: &[u32],
+    ) -> Verdict {
+        let mut failures = Vec::new();
+        for &n in lengths {
+            if *self.stop_tx.borrow() {
+                failures.push("not all prompt lengths ran: the run was interrupted".to_string());
+                break;
+            }
+            let step = format!("{n} prompt tokens");
+            self.step_line(&step);
+            let mut one = bench.clone();
+            one.workload = one.workload.prompt_tokens(n);
+            let (verdict, _) = self.run_phase(trial, &one, Some(step.clone()), true);
+            if let Err(failed) = verdict {
+                failures.push(format!("{step}: {}", failed.message().unwrap_or("failed")));
+            }
+        }
+        if self.inline_figures {
+            print!("\n    ");
+        }
+        if failures.is_empty() {
+            Ok(())
+        } else {
+            Err(failures.join("\n").into())
+        }
+    }
+
     /// Run the scenario streamed, then unstreamed, each its own result set,
     /// and compare the two.
     pub(super) fn run_streaming_comparison(&self, trial: &TrialCtx, bench: &ValidBench) -> Verdict {

@@ -13,6 +13,7 @@ use tokio::sync::watch;
 
 use crate::engine::{EngineClient, GenRequest};
 use crate::measure::{Exchange, RecordContext, RequestError, RequestErrorKind, RequestRecord};
+use crate::workload::prepare::Prepared;
 use crate::workload::Workload;
 
 use super::schedule::user_curve;
@@ -27,6 +28,8 @@ pub(crate) struct Plan {
     pub engine: String,
     pub model: String,
     pub workload: Workload,
+    /// The prompts requests send, prepared before the clock started.
+    pub prompts: Arc<Prepared>,
     pub load: Load,
     pub seed: u64,
     pub request_timeout: Duration,
@@ -206,13 +209,30 @@ pub(crate) async fn one_request(
     due: &Due,
     mut stop: watch::Receiver<bool>,
 ) -> RequestRecord {
-    let prompts = &plan.workload.prompts;
-    let prompt = prompts[prompt_index(plan.seed, due.id, prompts.len())].as_str();
+    let prompts = &plan.prompts.prompts;
+    let index = if plan.prompts.sequential {
+        // A prepared pool in its seeded order: every prompt once before any
+        // repeats (a repeat would hit the engine's prompt cache).
+        usize::try_from(due.id).unwrap_or(0) % prompts.len().max(1)
+    } else {
+        prompt_index(plan.seed, due.id, prompts.len())
+    };
+    let Some(prompt) = prompts.get(index) else {
+        let mut ex = Exchange::started(Instant::now());
+        ex.ended_at = ex.sent_at;
+        ex.error = Some(RequestError {
+            kind: RequestErrorKind::Interrupted,
+            status: None,
+            message: "the workload has no prompts".into(),
+        });
+        return record(plan, due, ex);
+    };
     let req = GenRequest {
-        prompt: prompt.into(),
+        prompt: prompt.text.clone(),
         mode: plan.workload.mode,
-        max_tokens: plan.workload.max_tokens,
+        max_tokens: prompt.max_tokens,
         stream: plan.workload.stream,
+        exact_output: plan.workload.exact_output,
     };
     let mut attempts = 0;
     let mut first_sent = None;
@@ -256,6 +276,7 @@ pub(crate) async fn one_request(
     }
     let mut r = record(plan, due, ex);
     r.retries = attempts;
+    r.requested_prompt_tokens = prompt.requested_prompt_tokens;
     r
 }
 

@@ -225,6 +225,9 @@ mod tests {
             engine: "blocking".into(),
             model: "m".into(),
             workload: crate::Workload::prompts(["hi"]).max_tokens(1),
+            prompts: Arc::new(crate::workload::prepare::Prepared::plain(
+                &crate::Workload::prompts(["hi"]).max_tokens(1),
+            )),
             load: crate::Load::rate(400.0).requests(60),
             seed: 1,
             request_timeout: Duration::from_secs(60),

@@ -219,6 +219,10 @@ pub struct RequestRecord {
     pub tpot_ms: Option<f64>,
     /// Prompt tokens, as the engine reported them.
     pub prompt_tokens: Option<u32>,
+    /// The prompt tokens asked for, where the workload fits prompts to a
+    /// length (`Workload::prompt_tokens`, the presets).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_prompt_tokens: Option<u32>,
     /// Output tokens: from the engine, else the content chunks counted.
     pub output_tokens: Option<u32>,
     /// True when `output_tokens` is a count of chunks, not the engine's figure.
@@ -331,6 +335,7 @@ impl RequestRecord {
             itl_mean_ms,
             tpot_ms,
             prompt_tokens: ex.prompt_tokens,
+            requested_prompt_tokens: None,
             output_tokens,
             output_tokens_estimated: estimated,
             content_chunks,

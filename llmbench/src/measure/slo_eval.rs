@@ -142,6 +142,7 @@ mod tests {
             itl_mean_ms: None,
             tpot_ms: (tokens >= 2).then(|| (e2e - ttft) / f64::from(tokens - 1)),
             prompt_tokens: Some(10),
+            requested_prompt_tokens: None,
             output_tokens: Some(tokens),
             output_tokens_estimated: false,
             content_chunks: tokens,

@@ -24,6 +24,7 @@ pub(crate) fn record(sent: f64, ttft: f64, e2e: f64, gaps: &[f64], tokens: u32) 
         itl_mean_ms: None,
         tpot_ms: Some((e2e - ttft) / f64::from(tokens - 1)),
         prompt_tokens: Some(10),
+        requested_prompt_tokens: None,
         output_tokens: Some(tokens),
         output_tokens_estimated: false,
         content_chunks: tokens,

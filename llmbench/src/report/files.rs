@@ -283,6 +283,7 @@ pub(crate) fn load_run(dir: &Path) -> Result<(RunData, Vec<String>)> {
             status: TrialStatus::Interrupted,
             error: Some("rebuilt from requests.jsonl: the run ended before its summary".into()),
             cost: None,
+            workload: None,
             summary: agg.summary(),
         });
     }

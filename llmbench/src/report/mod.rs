@@ -245,6 +245,10 @@ pub(crate) struct TrialSummary {
     /// What the output cost, when the engine has a `price_per_hour`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cost: Option<Cost>,
+    /// The use case and how close prompts came to their lengths, for a
+    /// preset or a workload with fitted lengths.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload: Option<crate::workload::WorkloadSummary>,
     /// The figures, with the SLO thresholds (`slos`), each with its verdict,
     /// and `goodput`.
     #[serde(flatten)]

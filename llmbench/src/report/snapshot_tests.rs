@@ -36,6 +36,7 @@ fn trial(engine: &str, ttft: f64, status: TrialStatus, error: Option<&str>) -> T
         status,
         error: error.map(str::to_string),
         cost: (engine == "vllm").then(|| Cost::new(2.5, &agg.summary())),
+        workload: None,
         summary: agg.summary(),
     }
 }

@@ -100,7 +100,7 @@
 
 mod config;
 mod generate;
-mod model;
+pub(crate) mod model;
 pub mod replay;
 mod request;
 mod server;

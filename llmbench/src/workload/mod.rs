@@ -1,6 +1,22 @@
-//! What each request asks for: the prompts, the API mode and the output budget.
+//! What each request asks for: the prompts (a list, a use-case preset or a
+//! dataset), their token lengths, the API mode and the output budget.
+
+mod check;
+mod corpus;
+mod dataset;
+mod lengths;
+pub(crate) mod prepare;
+mod preset;
+mod synth;
 
 use std::sync::Arc;
+
+pub use check::{PromptLengths, WorkloadSummary};
+pub use lengths::Lengths;
+pub use prepare::LengthSource;
+pub use preset::Preset;
+
+use crate::error::Result;
 
 /// How a prompt is sent to the engine.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -14,20 +30,41 @@ pub enum Mode {
     Completion,
 }
 
+/// One prompt of a workload, with its own output budget if it has one (a
+/// dataset's `max_tokens`).
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Prompt {
+    pub text: String,
+    pub max_tokens: Option<u32>,
+}
+
 /// The requests a scenario sends.
 ///
 /// ```
 /// use llmbench::prelude::*;
 /// let w = Workload::prompts(["Say hello.", "Name three colours."]).max_tokens(32);
 /// assert_eq!(w.prompt_count(), 2);
+/// // A use case: RAG prompts of 1K, 2K and 4K tokens (one result set each).
+/// let rag = Workload::rag().prompt_tokens([1024, 2048, 4096]);
+/// assert_eq!(rag.preset_kind(), Some(llmbench::workload::Preset::Rag));
 /// ```
 #[must_use]
 #[derive(Clone, Debug)]
 pub struct Workload {
-    pub(crate) prompts: Arc<[String]>,
+    pub(crate) prompts: Arc<[Prompt]>,
     pub(crate) mode: Mode,
     pub(crate) max_tokens: u32,
     pub(crate) stream: bool,
+    pub(crate) preset: Option<Preset>,
+    /// Fit every prompt to a length drawn from this, in the engine's tokens.
+    pub(crate) prompt_tokens: Option<Lengths>,
+    /// Draw every answer budget from this (instead of `max_tokens`).
+    pub(crate) output_tokens: Option<Lengths>,
+    /// Ask the engine to generate the whole budget (`ignore_eos`,
+    /// `min_tokens`) where it allows.
+    pub(crate) exact_output: bool,
+    /// Send only this many prompts, a seeded sample (datasets).
+    pub(crate) sample: Option<usize>,
 }
 
 /// Output budget used when a workload does not set one.
@@ -41,12 +78,88 @@ impl Workload {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
+        Self::from_prompts(prompts.into_iter().map(|p| Prompt {
+            text: p.into(),
+            max_tokens: None,
+        }))
+    }
+
+    pub(crate) fn from_prompts(prompts: impl IntoIterator<Item = Prompt>) -> Self {
         Workload {
-            prompts: prompts.into_iter().map(Into::into).collect(),
+            prompts: prompts.into_iter().collect(),
             mode: Mode::Chat,
             max_tokens: DEFAULT_MAX_TOKENS,
             stream: true,
+            preset: None,
+            prompt_tokens: None,
+            output_tokens: None,
+            exact_output: false,
+            sample: None,
         }
+    }
+
+    /// The use case `preset`: its built-in prompts, fitted to its prompt
+    /// lengths, answers of its output lengths (forced where the engine
+    /// allows), and its primary metric marked in `summary.json`.
+    pub fn preset(preset: Preset) -> Self {
+        let mut w = Self::prompts(preset.prompts().iter().copied());
+        w.preset = Some(preset);
+        w.prompt_tokens = Some(preset.prompt_tokens());
+        w.output_tokens = Some(preset.output_tokens());
+        w.exact_output = true;
+        w
+    }
+
+    /// Chat: 5-50 prompt tokens (chat template included), 10-100 output
+    /// tokens; judged by TTFT.
+    pub fn chat() -> Self {
+        Self::preset(Preset::Chat)
+    }
+
+    /// Creative writing: 5-20 prompt tokens, 500-2,000 output tokens;
+    /// judged by output tokens per second.
+    pub fn creative() -> Self {
+        Self::preset(Preset::Creative)
+    }
+
+    /// RAG: 1,000-4,000 prompt tokens of context and a question, 10-100
+    /// output tokens; judged by prompt processing time.
+    pub fn rag() -> Self {
+        Self::preset(Preset::Rag)
+    }
+
+    /// Document work: 2,000-8,000 prompt tokens, 500-2,000 output tokens;
+    /// judged by end-to-end latency.
+    pub fn document() -> Self {
+        Self::preset(Preset::Document)
+    }
+
+    /// Fit every prompt to a length drawn from `lengths`, in the engine's
+    /// tokens as it reports them (in chat mode its chat template included):
+    /// text from a built-in corpus precedes the prompt's own words, or the
+    /// words are cut. A list (`[1024, 2048, 4096]`) runs each value as its
+    /// own result set under `cargo bench`.
+    pub fn prompt_tokens(mut self, lengths: impl Into<Lengths>) -> Self {
+        self.prompt_tokens = Some(lengths.into());
+        self
+    }
+
+    /// Draw each answer's length from `lengths`, and ask the engine to
+    /// generate all of it (`ignore_eos` and `min_tokens` on OpenAI-compatible
+    /// and llama.cpp servers; elsewhere it is the budget). What the engine
+    /// produced is what is counted.
+    pub fn output_tokens(mut self, lengths: impl Into<Lengths>) -> Self {
+        self.output_tokens = Some(lengths.into());
+        self.exact_output = true;
+        self
+    }
+
+    /// Whether to ask the engine to generate the whole budget (on by
+    /// default for presets and [`Workload::output_tokens`]); turn it off for
+    /// a hosted API that rejects `ignore_eos` and `min_tokens`.
+    pub fn exact_output(mut self, exact: bool) -> Self {
+        self.exact_output = exact;
+        self
     }
 
     /// Send prompts as raw text to the completion endpoint.
@@ -61,9 +174,11 @@ impl Workload {
         self
     }
 
-    /// The most tokens each request may generate (`max_tokens`).
+    /// The most tokens each request may generate (`max_tokens`), for every
+    /// request (replacing a preset's output lengths).
     pub fn max_tokens(mut self, max_tokens: u32) -> Self {
         self.max_tokens = max_tokens;
+        self.output_tokens = None;
         self
     }
 
@@ -84,8 +199,47 @@ impl Workload {
         self.mode
     }
 
-    /// The output budget per request.
+    /// The output budget per request (the largest, when answers have
+    /// lengths of their own).
     pub fn output_budget(&self) -> u32 {
-        self.max_tokens
+        match &self.output_tokens {
+            Some(lengths) => lengths.largest(),
+            None => self
+                .prompts
+                .iter()
+                .filter_map(|p| p.max_tokens)
+                .max()
+                .unwrap_or(self.max_tokens)
+                .max(self.max_tokens),
+        }
+    }
+
+    /// The use case, if the workload is a preset.
+    pub fn preset_kind(&self) -> Option<Preset> {
+        self.preset
+    }
+
+    /// The prompt lengths prompts are fitted to, if any.
+    pub fn prompt_lengths(&self) -> Option<&Lengths> {
+        self.prompt_tokens.as_ref()
+    }
+
+    /// Answers no longer than `cap` tokens (smoke runs).
+    pub(crate) fn capped(&mut self, cap: u32) {
+        self.max_tokens = self.max_tokens.min(cap);
+        if let Some(o) = &self.output_tokens {
+            self.output_tokens = Some(o.capped(cap));
+        }
+    }
+
+    /// Check every field; the error names the field.
+    pub(crate) fn validate(&self) -> Result<()> {
+        if let Some(l) = &self.prompt_tokens {
+            l.validate("workload.prompt_tokens")?;
+        }
+        if let Some(l) = &self.output_tokens {
+            l.validate("workload.output_tokens")?;
+        }
+        Ok(())
     }
 }

@@ -124,6 +124,7 @@ pub(crate) fn run(args: RequestArgs) -> Result<ExitCode, String> {
         },
         max_tokens: args.max_tokens,
         stream: !args.no_stream,
+        exact_output: false,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
