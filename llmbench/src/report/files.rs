@@ -1,20 +1,21 @@
 //! Writing every report of a run directory from its `summary.json`,
 //! `requests.jsonl` and `run.json`: at the end of a run, and again with
-//! `llmbench report DIR` for a run that crashed or was interrupted. Every
-//! file is written aside and renamed, and the records are streamed (never
-//! all in memory), so a run of a million requests reports in constant
-//! memory.
+//! `llmbench report DIR` for a run that crashed or was interrupted (the
+//! writers themselves are in `writers.rs`). Every file is written aside and
+//! renamed, and the records are streamed (never all in memory), so a run of
+//! a million requests reports in constant memory.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{self, BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use super::analysis::analyse_run;
 use super::chart_data::ChartData;
-use super::csv::{write_summary as write_summary_csv, ResultsCsv};
+use super::csv::ResultsCsv;
 use super::meta::RunMeta;
-use super::{markdown, write_atomically, RunData, TrialStatus, TrialSummary};
+use super::writers::{Report, ReportInput, Reports};
+use super::{RunData, TrialStatus, TrialSummary};
 use crate::error::{Error, Result};
 use crate::measure::{Aggregate, RequestRecord};
 
@@ -64,7 +65,7 @@ fn records(dir: &Path) -> Result<impl Iterator<Item = std::result::Result<Reques
 }
 
 /// Temporary per-engine outputs, renamed into place when all is written.
-struct EngineFiles {
+pub(crate) struct EngineFiles {
     csv: ResultsCsv<BufWriter<File>>,
     json: BufWriter<File>,
     first: bool,
@@ -78,7 +79,7 @@ fn create(path: &Path) -> Result<BufWriter<File>> {
 }
 
 impl EngineFiles {
-    fn open(dir: &Path, engine: &str, trials: &[&TrialSummary]) -> Result<Self> {
+    pub(crate) fn open(dir: &Path, engine: &str, trials: &[&TrialSummary]) -> Result<Self> {
         let stem = engine_file_stem(engine);
         let csv_path = dir.join(format!("{stem}.csv"));
         let json_path = dir.join(format!("{stem}.json"));
@@ -108,7 +109,7 @@ impl EngineFiles {
         })
     }
 
-    fn add(&mut self, r: &RequestRecord) -> Result<()> {
+    pub(crate) fn add(&mut self, r: &RequestRecord) -> Result<()> {
         self.csv.add(r)?;
         let sep = if self.first { "\n" } else { ",\n" };
         self.first = false;
@@ -119,7 +120,7 @@ impl EngineFiles {
             .map_err(|e| Error::io(format!("writing {}", path.display()), e))
     }
 
-    fn finish(mut self) -> Result<Vec<PathBuf>> {
+    pub(crate) fn finish(mut self) -> Result<Vec<PathBuf>> {
         let json_path = self.paths[1].1.clone();
         let io_err = |e| Error::io(format!("writing {}", json_path.display()), e);
         self.json.write_all(b"\n]}\n").map_err(io_err)?;
@@ -141,61 +142,32 @@ impl EngineFiles {
     }
 }
 
-/// Write `summary.csv`, `<engine>_results.csv` and `.json`, and
-/// `report.md` in `dir` from `run`, the records in `dir/requests.jsonl` and
-/// `meta`.
+/// Write every report of `dir` ([`Reports::standard`]) from `run`, the
+/// records in `dir/requests.jsonl`, `dir/monitor.csv` and `meta`.
 pub(crate) fn write_reports(dir: &Path, run: &RunData, meta: Option<&RunMeta>) -> Result<Written> {
     let mut written = Written::default();
-    let mut engines: BTreeMap<&str, Vec<&TrialSummary>> = BTreeMap::new();
-    for t in &run.trials {
-        engines.entry(t.engine.as_str()).or_default().push(t);
-    }
-    let mut open: HashMap<String, EngineFiles> = HashMap::new();
+    let mut reports = Reports::standard(dir, run);
     let mut charts = ChartData::new(run);
     for rec in records(dir)? {
-        let r = match rec {
-            Ok(r) => r,
-            Err(note) => {
-                written.notes.push(note);
-                continue;
+        match rec {
+            Ok(r) => {
+                reports.record(&r)?;
+                charts.add(&r);
             }
-        };
-        if !open.contains_key(&r.engine) {
-            let trials = engines.get(r.engine.as_str()).cloned().unwrap_or_default();
-            open.insert(
-                r.engine.clone(),
-                EngineFiles::open(dir, &r.engine, &trials)?,
-            );
-        }
-        if let Some(files) = open.get_mut(&r.engine) {
-            files.add(&r)?;
-        }
-        charts.add(&r);
-    }
-    let mut names: Vec<String> = open.keys().cloned().collect();
-    names.sort();
-    for name in names {
-        if let Some(files) = open.remove(&name) {
-            written.files.extend(files.finish()?);
+            Err(note) => written.notes.push(note),
         }
     }
-    let csv = dir.join("summary.csv");
-    write_atomically(&csv, |w| {
-        write_summary_csv(&run.trials, &mut *w).map_err(|e| io::Error::other(e.to_string()))
-    })?;
-    written.files.push(csv);
     if let Ok(text) = fs::read_to_string(dir.join("monitor.csv")) {
         charts.add_monitor(&text);
     }
     let analyses = analyse_run(run, &charts);
-    let md = dir.join("report.md");
-    write_atomically(&md, |w| markdown::write(run, meta, &analyses, w))?;
-    written.files.push(md);
-    let html = dir.join("report.html");
-    write_atomically(&html, |w| {
-        super::html::write(run, meta, &charts, &analyses, w)
-    })?;
-    written.files.push(html);
+    let input = ReportInput {
+        run,
+        meta,
+        charts: &charts,
+        analyses: &analyses,
+    };
+    written.files = reports.finish(&input)?;
     Ok(written)
 }
 

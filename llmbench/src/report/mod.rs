@@ -17,6 +17,7 @@ pub mod meta;
 #[cfg(test)]
 mod snapshot_tests;
 mod svg;
+mod writers;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
