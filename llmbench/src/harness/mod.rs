@@ -139,6 +139,8 @@ struct Shared {
     /// The GPUs, found before the first trial (and said once then), until
     /// the monitor starts with the run directory.
     gpus: Mutex<Option<GpuMonitor>>,
+    /// What the GPU search found, for run.json.
+    gpu_status: Mutex<Option<String>>,
 }
 
 struct RunState {
@@ -236,6 +238,7 @@ fn prepare(args: &mut Args) -> Result<(Vec<Trial>, Arc<Shared>)> {
         monitor_interval,
         monitor: sampler::Home::default(),
         gpus: Mutex::new(None),
+        gpu_status: Mutex::new(None),
     });
     if bench_mode && !args.libtest.list {
         shared.find_gpus();
@@ -490,6 +493,17 @@ impl Shared {
             Err(why) if interrupted => (TrialStatus::Interrupted, Some(why.clone())),
             Err(why) => (TrialStatus::Failed, Some(why.clone())),
         };
+        if let (true, Ok(run)) = (bench_mode, &result) {
+            let (label, version) = (engine.label(), run.engine_version.clone());
+            let gpu = lock(&self.gpu_status).clone();
+            // run.json is a record of the run: failing to update it is noted, not fatal.
+            if let Err(e) = self.note_in_meta(|m| {
+                m.set_engine_version(label, version);
+                m.gpu = m.gpu.take().or(gpu);
+            }) {
+                eprintln!("llmbench: {}", e.chain());
+            }
+        }
         let mut compared = Vec::new();
         if let (true, Ok(run)) = (bench_mode, &result) {
             let judged = self.against_baseline(trial, bench, &step, run);

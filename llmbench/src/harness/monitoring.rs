@@ -23,6 +23,7 @@ impl Shared {
             gpus.status(),
             interval.as_secs_f64()
         );
+        *lock(&self.gpu_status) = Some(gpus.status().to_string());
         *lock(&self.gpus) = Some(gpus);
     }
 

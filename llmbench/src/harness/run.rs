@@ -39,6 +39,8 @@ pub struct TrialRun {
     pub stopped: bool,
     /// What a comparison with a baseline resamples.
     pub samples: crate::measure::Samples,
+    /// The version the engine reported before the trial, if any.
+    pub engine_version: Option<String>,
     /// Requested vs reported prompt tokens, where prompts were fitted to
     /// lengths.
     pub prompt_lengths: Option<PromptLengths>,
@@ -205,6 +207,12 @@ pub(crate) async fn execute(setup: TrialSetup) -> (Result<TrialRun>, Option<Json
             return (Err(e), jsonl);
         }
     };
+    // What the engine says it is, for run.json; asked before the clock
+    // starts, and never a reason to fail.
+    let engine_version = tokio::time::timeout(Duration::from_secs(2), client.version())
+        .await
+        .ok()
+        .and_then(|v| v.ok().flatten());
     // The prompts, fitted to their lengths before the clock starts.
     let pool = prepare::pool_size(bench.load.request_limit());
     let prompts = match prepare::prepare(&bench.workload, bench.seed, pool, &*client).await {
@@ -312,6 +320,7 @@ pub(crate) async fn execute(setup: TrialSetup) -> (Result<TrialRun>, Option<Json
         first_errors: outcome.first_errors,
         stopped,
         samples: outcome.samples,
+        engine_version,
         prompt_lengths: fitted.then_some(outcome.prompt_lengths),
     };
     (Ok(run), outcome.jsonl)

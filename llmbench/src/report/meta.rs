@@ -52,6 +52,9 @@ pub struct EngineMeta {
     pub model: Option<String>,
     /// The command line the harness started it with (secrets redacted).
     pub command: Option<String>,
+    /// The version the engine reported, if it reports one.
+    #[serde(default)]
+    pub version: Option<String>,
 }
 
 /// One scenario as it was defined for this run.
@@ -92,6 +95,10 @@ pub struct RunMeta {
     pub git: Option<GitState>,
     /// The client's machine.
     pub host: HostInfo,
+    /// The GPUs found (`no GPU (...)` and why, when none); `None` with
+    /// monitoring off.
+    #[serde(default)]
+    pub gpu: Option<String>,
     /// Every engine a trial used.
     pub engines: Vec<EngineMeta>,
     /// Every scenario that ran.
@@ -108,6 +115,7 @@ impl RunMeta {
             ended_at: None,
             git: git_state(Path::new(".")),
             host: host_info(),
+            gpu: None,
             engines: Vec::new(),
             scenarios: Vec::new(),
         }
@@ -124,7 +132,17 @@ impl RunMeta {
             url: engine.url().to_string(),
             model: engine.model().map(str::to_string),
             command: engine.launch_spec().map(|s| s.command_line()),
+            version: None,
         });
+    }
+
+    /// Record the version engine `name` reported.
+    pub(crate) fn set_engine_version(&mut self, name: &str, version: Option<String>) {
+        if let Some(e) = self.engines.iter_mut().find(|e| e.name == name) {
+            if version.is_some() {
+                e.version = version;
+            }
+        }
     }
 
     /// Add scenario `name` unless it is there already.
@@ -165,6 +183,9 @@ impl RunMeta {
                 .map_or_else(|| "memory unknown".into(), |m| format!("{m} MiB"))
         )?;
         writeln!(out, "- cpu: {}", or(&h.cpu_model))?;
+        if let Some(gpu) = &self.gpu {
+            writeln!(out, "- gpu: {gpu}")?;
+        }
         match &self.git {
             Some(g) => writeln!(
                 out,
@@ -181,13 +202,16 @@ impl RunMeta {
         for e in &self.engines {
             writeln!(
                 out,
-                "- engine {}: {} at {}{}{}",
+                "- engine {}: {} at {}{}{}{}",
                 e.name,
                 e.kind,
                 e.url,
                 e.model
                     .as_ref()
                     .map_or_else(String::new, |m| format!(", model {m}")),
+                e.version
+                    .as_ref()
+                    .map_or_else(String::new, |v| format!(", version {v}")),
                 e.command
                     .as_ref()
                     .map_or_else(String::new, |c| format!(", started as `{c}`"))

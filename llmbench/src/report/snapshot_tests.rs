@@ -71,12 +71,14 @@ fn meta() -> RunMeta {
             cores: 2,
             memory_mib: Some(24_000),
         },
+        gpu: Some("no GPU (NVML not found)".into()),
         engines: vec![EngineMeta {
             name: "vllm".into(),
             kind: "openai".into(),
             url: "http://127.0.0.1:8000".into(),
             model: Some("m".into()),
             command: None,
+            version: Some("0.9.2".into()),
         }],
         scenarios: Vec::new(),
     }
