@@ -338,7 +338,13 @@ fn the_harness_launches_llama_server_and_both_routes_agree_with_it() {
     std::fs::write(&engines, text).unwrap();
     let out_dir = work.join("runs");
     let out = Command::new(FIXTURE)
-        .args(["--bench", "ok_chat", "--engines"])
+        .args([
+            "--bench",
+            "ok_chat",
+            "--monitor-interval",
+            "0.2",
+            "--engines",
+        ])
         .arg(&engines)
         .arg("--out")
         .arg(&out_dir)
@@ -436,5 +442,47 @@ fn the_harness_launches_llama_server_and_both_routes_agree_with_it() {
             TcpStream::connect(("127.0.0.1", port)).is_err(),
             "port {port} still answers"
         );
+    }
+    check_monitor(&dir, trials);
+}
+
+/// `monitor.csv` has each launched llama-server's process and `/metrics`
+/// series, and the summary its monitor figures with the correlations.
+fn check_monitor(dir: &Path, trials: &[Value]) {
+    let text = std::fs::read_to_string(dir.join("monitor.csv")).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let (cpu, rss, running) = (
+        col("engine_cpu_pct"),
+        col("engine_rss_mib"),
+        col("engine_requests_running"),
+    );
+    for label in ["ok_chat/llama", "ok_chat/llama-v1"] {
+        let rows: Vec<Vec<&str>> = text
+            .lines()
+            .filter(|l| l.starts_with(&format!("{label},")))
+            .map(|l| l.split(',').collect())
+            .collect();
+        assert!(!rows.is_empty(), "{label}: no monitor rows in\n{text}");
+        let filled = |i: usize| rows.iter().filter(|r| !r[i].is_empty()).count();
+        assert!(
+            filled(cpu) > 0 && filled(rss) > 0,
+            "{label}: the engine process\n{text}"
+        );
+        assert!(filled(running) > 0, "{label}: /metrics series\n{text}");
+        let rss_mib: f64 = rows.iter().find_map(|r| r[rss].parse().ok()).unwrap();
+        assert!(
+            rss_mib > 10.0,
+            "{label}: llama-server's RSS is {rss_mib} MiB"
+        );
+    }
+    for trial in trials {
+        let monitor = &trial["monitor"];
+        assert!(
+            monitor["series"]["engine_cpu_pct"]["max"].as_f64().unwrap() > 0.0,
+            "{monitor}"
+        );
+        assert!(monitor["correlation"].is_object(), "{monitor}");
     }
 }

@@ -100,7 +100,10 @@ fn a_run_writes_csv_json_markdown_and_its_metadata() {
     assert_eq!(names, ["ok_chat", "ok_completion"]);
     assert!(meta["host"]["cores"].as_u64().unwrap() >= 1);
     // This machine has no NVIDIA driver: run.json says so.
-    assert!(meta["gpu"].as_str().unwrap().starts_with("no GPU ("), "{meta}");
+    assert!(
+        meta["gpu"].as_str().unwrap().starts_with("no GPU ("),
+        "{meta}"
+    );
     // An OpenAI-compatible route has no version endpoint: null, not invented.
     assert!(meta["engines"][0]["version"].is_null(), "{meta}");
     std::fs::remove_dir_all(out_dir).unwrap();
