@@ -178,7 +178,7 @@ fn a_launched_engine_has_its_process_and_metrics_sampled() {
     let m = &trial["monitor"];
     assert_eq!(
         m["engine_process"].as_str().unwrap(),
-        format!("launched by llmbench, pid {pid}: engine_cpu_pct, engine_rss_mib"),
+        format!("pid {pid}: engine_cpu_pct, engine_rss_mib"),
     );
     for series in [
         "engine_cpu_pct",
@@ -274,4 +274,52 @@ fn an_ollama_server_is_read_at_api_ps() {
     let mut metrics = Scraper::new(&sim.url(), Duration::from_secs(5));
     let warning = metrics.scrape(&runtime, &mut out).unwrap();
     assert!(warning.contains("HTTP 404"), "{warning}");
+}
+
+#[test]
+fn an_engine_given_by_pid_has_its_process_sampled() {
+    // An engine this run did not start: a simulator process of its own.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let sim_engine = env!("CARGO_BIN_EXE_sim-engine");
+    let mut child = Command::new(sim_engine)
+        .arg(port.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(started.elapsed() < Duration::from_secs(10), "sim-engine did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out_dir = temp_dir("monitor-pid");
+    let spec = format!("openai={url},name=local,pid={}", child.id());
+    let out = fixture(&[
+        "--bench",
+        "ok_chat",
+        "--engine",
+        &spec,
+        "--monitor-interval",
+        "0.05",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    let _ = child.kill();
+    let _ = child.wait();
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    let dir = run_dir(&out_dir);
+    let s = summary(&dir);
+    let m = &s["trials"][0]["monitor"];
+    assert_eq!(
+        m["engine_process"],
+        format!("pid {}: engine_cpu_pct, engine_rss_mib", child.id()),
+        "{m}"
+    );
+    assert!(m["series"]["engine_rss_mib"]["max"].as_f64().unwrap() > 1.0, "{m}");
+    std::fs::remove_dir_all(out_dir).unwrap();
 }

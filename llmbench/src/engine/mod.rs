@@ -115,6 +115,9 @@ pub struct Engine {
     /// What the engine costs per hour (any currency), for cost per token
     /// in the reports.
     pub(crate) price_per_hour: Option<f64>,
+    /// The process id of an engine running on this machine that the
+    /// harness did not start, so the monitor samples its CPU and memory.
+    pub(crate) pid: Option<u32>,
 }
 
 impl Engine {
@@ -130,6 +133,7 @@ impl Engine {
             api: None,
             launch: None,
             price_per_hour: None,
+            pid: None,
         }
     }
 
@@ -156,6 +160,20 @@ impl Engine {
     pub fn price_per_hour(mut self, price: f64) -> Self {
         self.price_per_hour = Some(price);
         self
+    }
+
+    /// Sample the CPU and memory of process `pid` as this engine's (an
+    /// engine on this machine the harness did not start; a launched one is
+    /// sampled by itself).
+    #[must_use]
+    pub fn pid(mut self, pid: u32) -> Self {
+        self.pid = Some(pid);
+        self
+    }
+
+    /// The process id given with [`Engine::pid`], if any.
+    pub fn process_id(&self) -> Option<u32> {
+        self.pid
     }
 
     /// The price per hour, if one is set.
@@ -237,11 +255,11 @@ impl Engine {
 impl std::str::FromStr for Engine {
     type Err = Error;
 
-    /// Parse `KIND=URL[,model=NAME][,name=LABEL][,api=ROUTE][,api_key_env=VAR][,price_per_hour=P]`.
+    /// Parse `KIND=URL[,model=NAME][,name=LABEL][,api=ROUTE][,api_key_env=VAR][,price_per_hour=P][,pid=PID]`.
     fn from_str(spec: &str) -> Result<Self> {
         let bad = |why: String| {
             Error::config(format!(
-                "--engine `{spec}`: {why}; expected KIND=URL[,model=NAME][,name=LABEL][,api=ROUTE][,api_key_env=VAR][,price_per_hour=P]"
+                "--engine `{spec}`: {why}; expected KIND=URL[,model=NAME][,name=LABEL][,api=ROUTE][,api_key_env=VAR][,price_per_hour=P][,pid=PID]"
             ))
         };
         let mut parts = spec.split(',');
@@ -265,6 +283,7 @@ impl std::str::FromStr for Engine {
             api: None,
             launch: None,
             price_per_hour: None,
+            pid: None,
         };
         for part in parts {
             let (key, value) = part
@@ -276,6 +295,10 @@ impl std::str::FromStr for Engine {
                 "name" => engine.name = Some(value),
                 "api_key_env" => engine.api_key_env = Some(value),
                 "api" => engine.api = Some(kind.parse_api(&value).map_err(bad)?),
+                "pid" => match value.parse::<u32>() {
+                    Ok(pid) if pid > 0 => engine.pid = Some(pid),
+                    _ => return Err(bad(format!("pid `{value}` must be a process id"))),
+                },
                 "price_per_hour" => match value.parse::<f64>() {
                     Ok(p) if p.is_finite() && p >= 0.0 => engine.price_per_hour = Some(p),
                     _ => {
@@ -286,7 +309,7 @@ impl std::str::FromStr for Engine {
                 },
                 other => {
                     return Err(bad(format!(
-                        "unknown option `{other}` (allowed: model, name, api, api_key_env, price_per_hour)"
+                        "unknown option `{other}` (allowed: model, name, api, api_key_env, price_per_hour, pid)"
                     )))
                 }
             }
@@ -311,6 +334,9 @@ mod tests {
         assert_eq!(e.api_key_env.as_deref(), Some("KEY"));
         let priced: Engine = "openai=http://h:1,price_per_hour=2.5".parse().unwrap();
         assert_eq!(priced.hourly_price(), Some(2.5));
+        let local: Engine = "openai=http://h:1,pid=4242".parse().unwrap();
+        assert_eq!(local.process_id(), Some(4242));
+        assert!("openai=http://h:1,pid=x".parse::<Engine>().is_err());
         let err = "openai=http://h:1,price_per_hour=-1"
             .parse::<Engine>()
             .unwrap_err();

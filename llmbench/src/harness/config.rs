@@ -28,6 +28,7 @@ struct EngineEntry {
     api: Option<String>,
     api_key_env: Option<String>,
     price_per_hour: Option<f64>,
+    pid: Option<u32>,
     launch: Option<LaunchEntry>,
 }
 
@@ -75,6 +76,9 @@ pub(crate) fn parse_engines_toml(text: &str, origin: &str) -> Result<Vec<Engine>
             }
             if let Some(p) = e.price_per_hour {
                 spec.push_str(&format!(",price_per_hour={p}"));
+            }
+            if let Some(pid) = e.pid {
+                spec.push_str(&format!(",pid={pid}"));
             }
             let engine = spec.parse::<Engine>().map_err(|err| err.context(&at))?;
             match e.launch {

@@ -467,8 +467,12 @@ impl Shared {
                     stop: self.stop_tx.subscribe(),
                     live: None,
                     monitor: bench_mode.then(|| {
-                        let trial =
-                            self.monitor_trial(scenario, step.as_deref(), engine, engine_pid);
+                        let trial = self.monitor_trial(
+                            scenario,
+                            step.as_deref(),
+                            engine,
+                            engine_pid.or(engine.process_id()),
+                        );
                         (self.monitor.clone(), trial)
                     }),
                 };

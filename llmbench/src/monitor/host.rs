@@ -27,7 +27,7 @@ pub enum EngineProcess {
     /// `llmbench-sim*` threads (`sim_cpu_pct`), its memory is inside
     /// `client_rss_mib`.
     InProcessSim,
-    /// A process the harness launched, by PID.
+    /// A process the harness launched, or one given with `pid=`, by PID.
     Launched(u32),
     /// An engine the harness did not start: its process is not sampled.
     Unknown,
@@ -42,10 +42,10 @@ impl EngineProcess {
                  client_rss_mib"
                 .to_string(),
             EngineProcess::Launched(pid) => {
-                format!("launched by llmbench, pid {pid}: engine_cpu_pct, engine_rss_mib")
+                format!("pid {pid}: engine_cpu_pct, engine_rss_mib")
             }
             EngineProcess::Unknown => {
-                "not started by llmbench: its process is not sampled".to_string()
+                "not started by llmbench and no pid= given: its process is not sampled".to_string()
             }
         }
     }
