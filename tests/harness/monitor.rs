@@ -293,7 +293,10 @@ fn an_engine_given_by_pid_has_its_process_sampled() {
     let url = format!("http://127.0.0.1:{port}");
     let started = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(started.elapsed() < Duration::from_secs(10), "sim-engine did not start");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "sim-engine did not start"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     let out_dir = temp_dir("monitor-pid");
@@ -320,6 +323,9 @@ fn an_engine_given_by_pid_has_its_process_sampled() {
         format!("pid {}: engine_cpu_pct, engine_rss_mib", child.id()),
         "{m}"
     );
-    assert!(m["series"]["engine_rss_mib"]["max"].as_f64().unwrap() > 1.0, "{m}");
+    assert!(
+        m["series"]["engine_rss_mib"]["max"].as_f64().unwrap() > 1.0,
+        "{m}"
+    );
     std::fs::remove_dir_all(out_dir).unwrap();
 }
