@@ -37,6 +37,7 @@ fn trial(engine: &str, ttft: f64, status: TrialStatus, error: Option<&str>) -> T
         error: error.map(str::to_string),
         cost: (engine == "vllm").then(|| Cost::new(2.5, &agg.summary())),
         workload: None,
+        shards: Vec::new(),
         summary: agg.summary(),
     }
 }
@@ -79,6 +80,7 @@ fn meta() -> RunMeta {
             command: None,
         }],
         scenarios: Vec::new(),
+        shards: Vec::new(),
     }
 }
 
