@@ -70,7 +70,14 @@ fn the_html_report_renders_in_chromium_with_every_chart_drawn() {
     let out = Command::new(FIXTURE)
         .args(["--bench", "--out", target.to_str().unwrap()])
         .args(["--skip", "bad_", "--skip", "slow", "--skip", "streams"])
-        .args(["--skip", "seq_capacity", "--skip", "slo_missed"])
+        .args([
+            "--skip",
+            "seq_capacity",
+            "--skip",
+            "slo_missed",
+            "--skip",
+            "shard_",
+        ])
         .env_remove("LLMBENCH_ENGINE")
         .env_remove("LLMBENCH_ENGINES")
         .output()

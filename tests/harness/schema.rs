@@ -112,6 +112,8 @@ fn summary_json_follows_its_documented_schema() {
         "slow",
         "--skip",
         "streams",
+        "--skip",
+        "shard_",
         "--out",
         out_dir.to_str().unwrap(),
     ]);

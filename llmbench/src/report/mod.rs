@@ -14,6 +14,7 @@ mod files;
 pub mod histograms;
 mod html;
 mod markdown;
+mod merge;
 pub mod meta;
 #[cfg(test)]
 mod snapshot_tests;
@@ -30,6 +31,7 @@ pub(crate) use clock::{rfc3339, run_stamp};
 pub use files::Written;
 pub(crate) use files::{load_meta, load_run, write_reports};
 pub use histograms::{HistogramFile, HistogramSet};
+pub use merge::{merge, Merged, START_SPREAD_WARNING_S};
 
 use crate::error::{Error, Result};
 use crate::measure::{RequestRecord, Summary};
