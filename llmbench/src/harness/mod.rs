@@ -677,35 +677,6 @@ impl Shared {
         run.dir.write_meta(&run.meta)
     }
 
-    /// Keep `run`'s lossless aggregate in `histograms.json`, and, the first
-    /// time, the shard in `run.json`.
-    fn keep_histograms(
-        &self,
-        scenario: &str,
-        step: &Option<String>,
-        engine: &Engine,
-        run: &TrialRun,
-    ) -> Result<()> {
-        let set = report::HistogramSet {
-            scenario: scenario.to_string(),
-            step: step.clone(),
-            engine: engine.label().to_string(),
-            t0_unix_ms: sharding::unix_ms(run.t0_wall),
-            aggregate: run.aggregate.state()?,
-        };
-        let mut guard = lock(&self.run);
-        let Some(state) = guard.as_mut() else {
-            return Ok(());
-        };
-        sharding::keep_histograms(&state.dir, &mut state.histograms, set)?;
-        if let (Some(shard), true) = (self.shard, state.meta.shards.is_empty()) {
-            let info = sharding::shard_info(shard, None, self.start_at, run.t0_wall);
-            state.meta.shards.push(info);
-            state.dir.write_meta(&state.meta)?;
-        }
-        Ok(())
-    }
-
     fn record_trial(&self, trial: TrialSummary, jsonl: Option<JsonlWriter>) -> Result<()> {
         self.update_summary(|run| {
             run.jsonl = jsonl;

@@ -4,10 +4,12 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use super::TrialRun;
+use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::load::Shard;
 use crate::report::meta::ShardInfo;
-use crate::report::{HistogramSet, RunDir};
+use crate::report::HistogramSet;
 use crate::ValidBench;
 
 /// A `--start-at` more than this far in the past is a mistake (a stale
@@ -88,15 +90,36 @@ pub(crate) fn unix_ms(t: SystemTime) -> f64 {
         .map_or(0.0, |d| d.as_secs_f64() * 1e3)
 }
 
-/// Add one result set's histograms to the run's and rewrite
-/// `histograms.json`.
-pub(crate) fn keep_histograms(
-    dir: &RunDir,
-    sets: &mut Vec<HistogramSet>,
-    set: HistogramSet,
-) -> Result<()> {
-    sets.push(set);
-    dir.write_histograms(sets)
+impl super::Shared {
+    /// Keep `run`'s lossless aggregate in `histograms.json`, and, the first
+    /// time, the shard in `run.json`.
+    pub(super) fn keep_histograms(
+        &self,
+        scenario: &str,
+        step: &Option<String>,
+        engine: &Engine,
+        run: &TrialRun,
+    ) -> Result<()> {
+        let set = HistogramSet {
+            scenario: scenario.to_string(),
+            step: step.clone(),
+            engine: engine.label().to_string(),
+            t0_unix_ms: unix_ms(run.t0_wall),
+            aggregate: run.aggregate.state()?,
+        };
+        let mut guard = super::lock(&self.run);
+        let Some(state) = guard.as_mut() else {
+            return Ok(());
+        };
+        state.histograms.push(set);
+        state.dir.write_histograms(&state.histograms)?;
+        if let (Some(shard), true) = (self.shard, state.meta.shards.is_empty()) {
+            let info = shard_info(shard, None, self.start_at, run.t0_wall);
+            state.meta.shards.push(info);
+            state.dir.write_meta(&state.meta)?;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

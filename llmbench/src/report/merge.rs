@@ -356,3 +356,121 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<Merged> {
         written,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::measure::test_support::record;
+
+    /// Shard `index` of `count` of `scenario` on `sim`: `n` requests whose
+    /// TTFTs step by `index`, its clock started `t0_ms` after the epoch.
+    fn shard(scenario: &str, index: u32, count: u32, seed: u64, t0_ms: f64) -> ShardRun {
+        let mut agg = Aggregate::default();
+        for i in 0..10 {
+            let f = f64::from(i * count + index);
+            agg.add(&record(f, 10.0 + f, 50.0 + f, &[4.0], 2));
+        }
+        let info = ShardInfo {
+            index,
+            count,
+            seed: Some(seed + u64::from(index)),
+            start_at: None,
+            t0_unix_ms: Some(t0_ms),
+        };
+        let mut summary = serde_json::to_value(agg.summary()).unwrap();
+        let fields = serde_json::json!({
+            "scenario": scenario, "description": "", "engine": "sim", "engine_kind": "openai",
+            "engine_url": "http://sim", "model": "m", "mode": "chat", "max_tokens": 8,
+            "users": 1, "duration_limit_s": null, "request_limit": 10, "seed": seed,
+            "started_at": "2026-12-07T12:00:00Z", "status": "ok", "error": null,
+            "shards": [info],
+        });
+        summary
+            .as_object_mut()
+            .unwrap()
+            .extend(fields.as_object().unwrap().clone());
+        let trial: TrialSummary = serde_json::from_value(summary).unwrap();
+        let mut data = RunData::new("2026-12-07T12:00:00Z".into());
+        data.trials.push(trial);
+        ShardRun {
+            dir: PathBuf::from(format!("runs/{scenario}-{index}")),
+            data,
+            meta: None,
+            histograms: HistogramFile {
+                schema: 1,
+                sets: vec![HistogramSet {
+                    scenario: scenario.into(),
+                    step: None,
+                    engine: "sim".into(),
+                    t0_unix_ms: t0_ms,
+                    aggregate: agg.state().unwrap(),
+                }],
+            },
+        }
+    }
+
+    #[test]
+    fn merged_counts_are_sums_and_percentiles_those_of_the_union() {
+        let runs: Vec<_> = (0..3).map(|i| shard("chat", i, 3, 7, 1000.0)).collect();
+        let (data, meta, _, notes) = merge_runs(&runs).unwrap();
+        assert!(notes.is_empty(), "{notes:?}");
+        let t = &data.trials[0];
+        assert_eq!(
+            (t.summary.requests, t.users, t.request_limit),
+            (30, 3, Some(30))
+        );
+        assert_eq!(t.seed, 7);
+        let ttft = t.summary.ttft.clone().unwrap();
+        assert_eq!((ttft.min, ttft.max), (10.0, 39.0));
+        // The 15th of 10..=39 is 24; HDR keeps 3 significant digits.
+        assert!((ttft.p50 - 24.0).abs() <= 24.0 * 1e-3, "{}", ttft.p50);
+        assert_eq!(meta.shards.len(), 3);
+    }
+
+    #[test]
+    fn shards_of_other_runs_or_twice_the_same_are_refused_by_name() {
+        let err = |runs: Vec<ShardRun>| merge_runs(&runs).unwrap_err().to_string();
+        let e = err(vec![
+            shard("chat", 0, 2, 7, 0.0),
+            shard("rag", 1, 2, 7, 0.0),
+        ]);
+        assert!(
+            e.contains("`rag` on `sim`") && e.contains("same scenarios"),
+            "{e}"
+        );
+        let e = err(vec![
+            shard("chat", 0, 2, 7, 0.0),
+            shard("chat", 1, 2, 8, 0.0),
+        ]);
+        assert!(e.contains("seed 8") && e.contains("seed 7"), "{e}");
+        let e = err(vec![
+            shard("chat", 0, 2, 7, 0.0),
+            shard("chat", 1, 3, 7, 0.0),
+        ]);
+        assert!(e.contains("share a count"), "{e}");
+        let e = err(vec![
+            shard("chat", 1, 2, 7, 0.0),
+            shard("chat", 1, 2, 7, 0.0),
+        ]);
+        assert!(e.contains("are both shard 1/2"), "{e}");
+    }
+
+    #[test]
+    fn shards_started_apart_or_missing_are_warned_about() {
+        let runs = vec![
+            shard("chat", 0, 3, 7, 1000.0),
+            shard("chat", 1, 3, 7, 3500.0),
+        ];
+        let (data, _, _, notes) = merge_runs(&runs).unwrap();
+        assert!(
+            notes.iter().any(|n| n.contains("merging 2 of 3 shards")),
+            "{notes:?}"
+        );
+        assert!(
+            notes.iter().any(|n| n.contains("2.50 s apart")),
+            "{notes:?}"
+        );
+        // On one timeline: the second shard's records start 2.5 s later.
+        assert!(data.trials[0].summary.duration_s > 2.5);
+    }
+}
