@@ -146,3 +146,23 @@ fn four_shards_against_one_simulator_merge_into_one_exact_run() {
     assert!(err.contains("are both shard 0/4"), "{err}");
     std::fs::remove_dir_all(root).unwrap();
 }
+
+#[test]
+fn a_start_time_long_past_is_refused_before_anything_runs() {
+    let root = temp_dir("stale-start");
+    let out = fixture(&[
+        "--bench",
+        "--start-at",
+        "1000",
+        "--out",
+        root.to_str().unwrap(),
+        "ok_chat",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("--start-at 1000: that is"),
+        "{}",
+        text(&out)
+    );
+    assert!(!root.exists(), "nothing ran");
+}

@@ -206,6 +206,10 @@ fn prepare(args: &mut Args) -> Result<(Vec<Trial>, Arc<Shared>)> {
         )));
     }
     let monitor_interval = args.monitor_interval()?;
+    if let Some(at) = args.start_at {
+        // A start time long past is refused before anything starts.
+        sharding::start_delay(at, SystemTime::now())?;
+    }
     // Each stream holds a descriptor; the usual soft limit of 1,024 is far
     // below what a big load needs. A trial that needs more than the limit
     // allows says so before it starts (`limits::ensure`).
