@@ -77,6 +77,8 @@ fn the_html_report_renders_in_chromium_with_every_chart_drawn() {
             "slo_missed",
             "--skip",
             "cmp_throughput",
+            "--skip",
+            "shard_",
         ])
         .env_remove("LLMBENCH_ENGINE")
         .env_remove("LLMBENCH_ENGINES")

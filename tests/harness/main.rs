@@ -189,6 +189,8 @@ fn invalid_scenarios_fail_their_trial_and_the_rest_still_run() {
         "streams",
         "--skip",
         "cmp_",
+        "--skip",
+        "shard_",
     ]);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(101), "{t}");
@@ -480,6 +482,7 @@ mod monitor;
 mod reports;
 mod schema;
 mod sequences;
+mod shards;
 
 #[test]
 fn retries_are_off_by_default_and_counted_when_asked() {

@@ -128,6 +128,21 @@ pub struct Args {
     /// in summary.json).
     #[arg(long, env = "LLMBENCH_NO_MONITOR")]
     pub no_monitor: bool,
+
+    /// Run part I (from 0) of N of every scenario, for a load sent from N
+    /// machines: users and request counts divided, rates divided by N with
+    /// a seed per shard. `llmbench merge` combines the N run directories.
+    #[arg(long, value_name = "I/N", env = "LLMBENCH_SHARD", value_parser = parse_shard)]
+    pub shard: Option<crate::load::Shard>,
+
+    /// Wait until this wall-clock time (seconds since the Unix epoch)
+    /// before the first trial, so shards start together.
+    #[arg(long, value_name = "UNIX_TIME", env = "LLMBENCH_START_AT")]
+    pub start_at: Option<f64>,
+}
+
+fn parse_shard(s: &str) -> Result<crate::load::Shard, String> {
+    s.parse().map_err(|e: crate::Error| e.to_string())
 }
 
 impl Args {
@@ -210,7 +225,7 @@ mod tests {
             .get_arguments()
             .filter(|a| libtest.get_arguments().all(|l| l.get_id() != a.get_id()))
             .collect();
-        assert_eq!(ours.len(), 17);
+        assert_eq!(ours.len(), 19);
         for arg in ours {
             let env = arg.get_env().map(|e| e.to_string_lossy().into_owned());
             assert!(
@@ -249,6 +264,19 @@ mod tests {
         let args = Args::try_parse_from(["bench", "--monitor-interval", "0"]).unwrap();
         let err = args.monitor_interval().unwrap_err().to_string();
         assert!(err.contains("--monitor-interval"), "{err}");
+    }
+
+    #[test]
+    fn a_shard_is_index_slash_count() {
+        let args =
+            Args::try_parse_from(["bench", "--shard", "2/4", "--start-at", "1.5e9"]).unwrap();
+        let shard = args.shard.unwrap();
+        assert_eq!((shard.index, shard.count), (2, 4));
+        assert_eq!(args.start_at, Some(1.5e9));
+        let err = Args::try_parse_from(["bench", "--shard", "4/4"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("below COUNT"), "{err}");
     }
 
     #[test]

@@ -13,6 +13,7 @@ mod monitoring;
 mod registry;
 mod run;
 mod sequence;
+mod sharding;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -80,6 +81,12 @@ pub fn run_with(mut args: Args) -> ExitCode {
     }
     match prepare(&mut args) {
         Ok((trials, shared)) => {
+            if let (Some(at), false) = (args.start_at, args.libtest.list) {
+                if let Err(e) = sharding::wait_for_start(at, args.shard) {
+                    eprintln!("error: {}", e.chain());
+                    return ExitCode::from(2);
+                }
+            }
             let conclusion = libtest_mimic::run(&args.libtest, trials);
             shared.finish(conclusion.has_failed());
             conclusion.exit_code()
@@ -141,6 +148,10 @@ struct Shared {
     gpus: Mutex<Option<GpuMonitor>>,
     /// What the GPU search found, for run.json.
     gpu_status: Mutex<Option<String>>,
+    /// `--shard`: the part of every scenario this process runs.
+    shard: Option<crate::load::Shard>,
+    /// `--start-at`, recorded with the shard.
+    start_at: Option<f64>,
 }
 
 struct RunState {
@@ -152,6 +163,8 @@ struct RunState {
     sets: Vec<crate::baseline::BaselineSet>,
     /// Every result set against `--baseline`.
     comparisons: Vec<crate::baseline::SetComparison>,
+    /// Every result set's lossless aggregate, for `histograms.json`.
+    histograms: Vec<report::HistogramSet>,
 }
 
 /// One trial: a scenario on an engine.
@@ -160,6 +173,8 @@ struct TrialCtx {
     description: String,
     engine: Engine,
     bench_mode: bool,
+    /// The scenario's seed before `--shard` derived this shard's.
+    base_seed: u64,
 }
 
 fn prepare(args: &mut Args) -> Result<(Vec<Trial>, Arc<Shared>)> {
@@ -193,6 +208,10 @@ fn prepare(args: &mut Args) -> Result<(Vec<Trial>, Arc<Shared>)> {
         )));
     }
     let monitor_interval = args.monitor_interval()?;
+    if let Some(at) = args.start_at {
+        // A start time long past is refused before anything starts.
+        sharding::start_delay(at, SystemTime::now())?;
+    }
     // Each stream holds a descriptor; the usual soft limit of 1,024 is far
     // below what a big load needs. A trial that needs more than the limit
     // allows says so before it starts (`limits::ensure`).
@@ -239,6 +258,8 @@ fn prepare(args: &mut Args) -> Result<(Vec<Trial>, Arc<Shared>)> {
         monitor: sampler::Home::default(),
         gpus: Mutex::new(None),
         gpu_status: Mutex::new(None),
+        shard: args.shard,
+        start_at: args.start_at,
     });
     if bench_mode && !args.libtest.list {
         shared.find_gpus();
@@ -376,9 +397,13 @@ impl Shared {
                 Engine::openai(url, model).name(config::SIM_LABEL)
             }
         };
+        let base_seed = bench.seed;
         if bench_mode {
             if let Some(f) = self.duration_scale {
                 bench.load = bench.load.scaled(f);
+            }
+            if let Some(shard) = self.shard {
+                sharding::shard_bench(&mut bench, shard).map_err(|e| e.chain())?;
             }
         } else {
             // Smoke test (`cargo test --benches`): prove the scenario works.
@@ -390,6 +415,7 @@ impl Shared {
             description,
             engine,
             bench_mode,
+            base_seed,
         };
         if bench_mode {
             if let Some(search) = bench.load.capacity_search() {
@@ -424,6 +450,7 @@ impl Shared {
             description,
             engine,
             bench_mode,
+            base_seed,
         } = trial;
         let bench_mode = *bench_mode;
         let started = SystemTime::now();
@@ -538,7 +565,7 @@ impl Shared {
             };
             let trial = TrialSummary {
                 scenario: scenario.to_string(),
-                step,
+                step: step.clone(),
                 description: description.to_string(),
                 engine: engine.label().to_string(),
                 engine_kind: engine.kind().as_str().to_string(),
@@ -551,7 +578,7 @@ impl Shared {
                 users: bench.load.users,
                 duration_limit_s: bench.load.duration.map(|d| d.as_secs_f64()),
                 request_limit: bench.load.requests,
-                seed: bench.seed,
+                seed: *base_seed,
                 started_at: report::rfc3339(started),
                 status,
                 error: error.clone(),
@@ -563,9 +590,23 @@ impl Shared {
                     &summary,
                     result.as_ref().ok().and_then(|r| r.prompt_lengths.clone()),
                 ),
+                shards: self
+                    .shard
+                    .map(|s| {
+                        let t0 = result.as_ref().map_or(started, |r| r.t0_wall);
+                        sharding::shard_info(s, Some(bench.seed), self.start_at, t0)
+                    })
+                    .into_iter()
+                    .collect(),
                 summary: summary.clone(),
             };
-            if let Err(e) = self.record_trial(trial, jsonl) {
+            let kept = self
+                .record_trial(trial, jsonl)
+                .and_then(|()| match &result {
+                    Ok(run) => self.keep_histograms(scenario, &step, engine, run),
+                    Err(_) => Ok(()),
+                });
+            if let Err(e) = kept {
                 return (Err(e.chain().into()), None);
             }
         }
@@ -618,6 +659,7 @@ impl Shared {
                 meta: RunMeta::collect(report::rfc3339(now)),
                 sets: Vec::new(),
                 comparisons: Vec::new(),
+                histograms: Vec::new(),
             });
         }
         let run = run

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::watch;
 
@@ -27,6 +27,12 @@ use crate::ValidBench;
 pub struct TrialRun {
     /// The instant the trial's offsets (`sent_ms`, ...) count from.
     pub t0: Instant,
+    /// The wall-clock time taken beside `t0`: where the trial sits on a
+    /// timeline shared with other machines (shards).
+    pub t0_wall: SystemTime,
+    /// The aggregate the summary came from, whose lossless
+    /// [`state`](Aggregate::state) merges with other shards'.
+    pub aggregate: Aggregate,
     /// The model the requests named.
     pub model: String,
     /// Every record, in the order requests finished (kept only when asked).
@@ -272,6 +278,7 @@ pub(crate) async fn execute(setup: TrialSetup) -> (Result<TrialRun>, Option<Json
     // counted in the first request's latency; it samples from t0 on.
     let sampling = monitor.and_then(|(home, trial)| sampler::spawn(&home, trial));
     let t0 = Instant::now();
+    let t0_wall = SystemTime::now();
     if let Some(s) = &sampling {
         s.begin(t0);
     }
@@ -307,6 +314,8 @@ pub(crate) async fn execute(setup: TrialSetup) -> (Result<TrialRun>, Option<Json
     }
     let run = TrialRun {
         t0,
+        t0_wall,
+        aggregate: outcome.aggregate.clone(),
         model,
         records: outcome.records,
         summary: outcome

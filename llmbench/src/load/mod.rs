@@ -11,12 +11,14 @@ mod capacity;
 pub(crate) mod executor;
 mod open_loop;
 pub mod schedule;
+mod shard;
 mod validate;
 
 use std::fmt;
 use std::time::Duration;
 
 pub use capacity::{Capacity, CapacityResult, CapacityRun, Search};
+pub use shard::Shard;
 
 /// How hard a load runs: a number of users or a rate.
 ///

@@ -23,7 +23,9 @@ pub use samples::{Reservoir, Samples, Second, RESERVOIR};
 pub use scaling::{scaling_table, Saturation, ScalingRow, ScalingTable};
 pub use slo_eval::SloCheck;
 pub use streaming::{StreamingComparison, StreamingFigures};
-pub use summary::{Aggregate, Distribution, ServerSummary, Summary, COVERED_METRICS};
+pub use summary::{
+    Aggregate, AggregateState, Distribution, MetricState, ServerSummary, Summary, COVERED_METRICS,
+};
 
 use std::time::Duration;
 

@@ -560,6 +560,10 @@ impl Aggregate {
     }
 }
 
+#[path = "summary_state.rs"]
+mod state;
+pub use state::{AggregateState, MetricState};
+
 #[cfg(test)]
 #[path = "summary_tests.rs"]
 mod tests;

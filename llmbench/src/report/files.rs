@@ -256,6 +256,7 @@ pub(crate) fn load_run(dir: &Path) -> Result<(RunData, Vec<String>)> {
             error: Some("rebuilt from requests.jsonl: the run ended before its summary".into()),
             cost: None,
             workload: None,
+            shards: Vec::new(),
             summary: agg.summary(),
         });
     }

@@ -80,6 +80,29 @@ pub struct ScenarioMeta {
     pub seed: u64,
 }
 
+/// One shard of a run (`--shard I/N`), in `run.json` and in each result
+/// set of `summary.json`: a shard's run has one, a merged run one per shard.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ShardInfo {
+    /// Which part, from 0.
+    pub index: u32,
+    /// How many parts.
+    pub count: u32,
+    /// The seed this shard drew its arrivals and prompts from (derived
+    /// from the scenario's `seed` and `index`); absent in `run.json`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+    /// `--start-at`: the wall-clock time every shard was to start at, in
+    /// seconds since the Unix epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_at: Option<f64>,
+    /// The wall-clock time of the monotonic t0 the records' offsets
+    /// (`sent_ms`, ...) count from, in ms since the Unix epoch (in
+    /// `run.json`: the first result set's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub t0_unix_ms: Option<f64>,
+}
+
 /// The whole of `run.json`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct RunMeta {
@@ -103,6 +126,9 @@ pub struct RunMeta {
     pub engines: Vec<EngineMeta>,
     /// Every scenario that ran.
     pub scenarios: Vec<ScenarioMeta>,
+    /// The shard this run was (`--shard`), or, merged, every shard.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shards: Vec<ShardInfo>,
 }
 
 impl RunMeta {
@@ -118,6 +144,7 @@ impl RunMeta {
             gpu: None,
             engines: Vec::new(),
             scenarios: Vec::new(),
+            shards: Vec::new(),
         }
     }
 

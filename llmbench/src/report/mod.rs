@@ -11,8 +11,10 @@ mod chart_data;
 mod clock;
 mod csv;
 mod files;
+pub mod histograms;
 mod html;
 mod markdown;
+mod merge;
 pub mod meta;
 #[cfg(test)]
 mod snapshot_tests;
@@ -29,6 +31,8 @@ use serde::{Deserialize, Serialize};
 pub(crate) use clock::{rfc3339, run_stamp};
 pub use files::Written;
 pub(crate) use files::{load_meta, load_run, write_reports};
+pub use histograms::{HistogramFile, HistogramSet};
+pub use merge::{merge, Merged, START_SPREAD_WARNING_S};
 
 use crate::error::{Error, Result};
 use crate::measure::{RequestRecord, Summary};
@@ -250,6 +254,10 @@ pub(crate) struct TrialSummary {
     /// preset or a workload with fitted lengths.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workload: Option<crate::workload::WorkloadSummary>,
+    /// The shard these figures are from (`--shard`), or, merged, every
+    /// shard's; `seed` above is then the scenario's own, before deriving.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shards: Vec<meta::ShardInfo>,
     /// The figures, with the SLO thresholds (`slos`), each with its verdict,
     /// and `goodput`.
     #[serde(flatten)]

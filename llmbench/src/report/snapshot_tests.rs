@@ -37,6 +37,7 @@ fn trial(engine: &str, ttft: f64, status: TrialStatus, error: Option<&str>) -> T
         error: error.map(str::to_string),
         cost: (engine == "vllm").then(|| Cost::new(2.5, &agg.summary())),
         workload: None,
+        shards: Vec::new(),
         summary: agg.summary(),
     }
 }
@@ -81,6 +82,7 @@ fn meta() -> RunMeta {
             version: Some("0.9.2".into()),
         }],
         scenarios: Vec::new(),
+        shards: Vec::new(),
     }
 }
 

@@ -1,10 +1,11 @@
 //! The `llmbench` command line: the quick jobs that need no bench file
 //! (check engines, list models, send one request, serve the simulator,
-//! write a run's reports again, compare two runs).
+//! write a run's reports again, compare two runs, merge a run's shards).
 //! A thin shell over the library; everything here is reachable from code.
 
 mod compare;
 mod engines;
+mod merge;
 mod report;
 mod request;
 mod sim;
@@ -35,6 +36,10 @@ enum Command {
     /// Write a run directory's reports again from its records (also for a
     /// run that crashed or was interrupted).
     Report(report::ReportArgs),
+    /// Merge the run directories of a run's shards (`--shard I/N`) into one
+    /// run: counts summed, percentiles from the added histograms, every
+    /// report written.
+    Merge(merge::MergeArgs),
 }
 
 fn main() -> ExitCode {
@@ -46,6 +51,7 @@ fn main() -> ExitCode {
         Command::Sim(args) => sim::run(args).map(|()| ExitCode::SUCCESS),
         Command::Report(args) => report::run(args),
         Command::Compare(args) => compare::run(args),
+        Command::Merge(args) => merge::run(args),
     };
     result.unwrap_or_else(|msg| {
         eprintln!("error: {msg}");
