@@ -297,3 +297,35 @@ fn llmbench_run_refuses_a_bad_file_before_running_anything() {
     assert!(!dir.join("out").exists(), "nothing ran");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn steps_in_toml_and_a_dataset_beside_the_file() {
+    let dir = temp_dir("dataset");
+    std::fs::write(
+        dir.join("prompts.jsonl"),
+        "{\"prompt\": \"Say hello.\", \"max_tokens\": 8}\n{\"prompt\": \"Name a colour.\"}\n",
+    )
+    .unwrap();
+    let file = dir.join("mine.toml");
+    std::fs::write(
+        &file,
+        "[workload]\njsonl = 'prompts.jsonl'\n\n[[load.steps]]\nusers = 1\n\n[[load.steps]]\nusers = 4\n\n[load]\nrequests = 10\n",
+    )
+    .unwrap();
+    let scenario = llmbench::scenario::load(&file).unwrap();
+    let bench = scenario.bench().unwrap().validate().unwrap();
+    assert_eq!(bench.workload().prompt_count(), 2);
+    assert_eq!(
+        bench.load(),
+        &Load::steps([Load::users(1), Load::users(4)]).requests(10)
+    );
+    std::fs::write(
+        &file,
+        "[workload]\njsonl = 'missing.jsonl'\n[load]\nusers = 1\nrequests = 1\n",
+    )
+    .unwrap();
+    let err = llmbench::scenario::load(&file).unwrap_err().chain();
+    assert!(err.contains(&format!("{}:1:2", file.display())), "{err}");
+    assert!(err.contains("missing.jsonl"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
