@@ -122,8 +122,29 @@ impl Primary {
     }
 
     /// Whether the table has no column of its own for it (one goes first).
-    fn needs_column(&self) -> bool {
+    pub(crate) fn needs_column(&self) -> bool {
         !COLUMNS.contains(&self.column)
+    }
+
+    /// Its column's name in the tables (`e2e p50`).
+    pub(crate) fn column(&self) -> &'static str {
+        self.column
+    }
+
+    /// How sentences name it, and which way is better.
+    pub(crate) fn sentence(&self) -> String {
+        let better = if self.higher { "higher" } else { "lower" };
+        format!("{} ({better} is better)", self.name)
+    }
+
+    /// Whether a preset marked it (else it is TTFT by default).
+    pub(crate) fn marked(&self) -> bool {
+        self.marked
+    }
+
+    /// Its value in `s`, as a cell shows it.
+    pub(crate) fn cell(&self, s: &Summary) -> String {
+        (self.show)((self.value)(s))
     }
 }
 
@@ -191,7 +212,7 @@ fn figures_row(t: &TrialSummary, primary: &Primary) -> String {
     ];
     let mut row = format!("| {} |", cell(&label(t)));
     if primary.needs_column() {
-        row.push_str(&format!(" **{}** |", (primary.show)((primary.value)(s))));
+        row.push_str(&format!(" **{}** |", primary.cell(s)));
     }
     for (column, value) in COLUMNS.iter().zip(cells) {
         if primary.marked && *column == primary.column {
@@ -253,11 +274,10 @@ pub(crate) fn write(
         let Some(primary) = trials.first().map(|t| Primary::of(t)) else {
             continue;
         };
-        let better = if primary.higher { "higher" } else { "lower" };
         writeln!(
             out,
-            "Primary metric: {} ({better} is better).\n\n{}",
-            primary.name,
+            "Primary metric: {}.\n\n{}",
+            primary.sentence(),
             table_head(&primary)
         )?;
         for t in trials {

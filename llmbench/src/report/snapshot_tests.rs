@@ -163,4 +163,24 @@ fn a_presets_primary_metric_is_in_bold_and_picks_the_winner() {
         md.contains("higher output tokens/s per request p50 than slow"),
         "{md}"
     );
+    // report.html marks it the same way.
+    let mut run = RunData::new("2026-12-07T12:00:00Z".into());
+    run.trials = vec![marked("a", 40.0, "e2e_latency")];
+    let charts = super::chart_data::ChartData::new(&run);
+    let analyses = super::analysis::analyse_run(&run, &charts);
+    let mut out = Vec::new();
+    super::html::write(&run, None, &charts, &analyses, &mut out).unwrap();
+    let html = String::from_utf8(out).unwrap();
+    assert!(
+        html.contains("<p>Primary metric: <strong>e2e latency p50 (lower is better)</strong>.</p>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("<th>TTFT p99 (ms)</th><th><strong>e2e p50 (ms)</strong></th>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("<td>59.0</td><td><strong>249.1</strong></td>"),
+        "{html}"
+    );
 }
