@@ -86,6 +86,11 @@ impl Error {
         Self::new(ErrorKind::Io, what.to_string()).with_source(source)
     }
 
+    /// What went wrong, without the kind or the causes.
+    pub(crate) fn message(&self) -> &str {
+        &self.inner.message
+    }
+
     /// The broad kind of this error.
     pub fn kind(&self) -> ErrorKind {
         self.inner.kind

@@ -41,6 +41,7 @@ pub mod load;
 pub mod measure;
 pub mod monitor;
 pub mod report;
+pub mod scenario;
 pub mod sim;
 mod slo;
 pub mod workload;

@@ -27,6 +27,7 @@ use tokio::sync::watch;
 
 pub use cli::Args;
 pub use config::configured_engines;
+pub use registry::Scenario;
 pub use run::{run_once, run_once_to, run_once_with, TrialRun};
 
 use crate::engine::{Engine, Timeouts};
@@ -58,8 +59,17 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// Run the harness with already parsed arguments.
-pub fn run_with(mut args: Args) -> ExitCode {
+/// Run the harness with already parsed arguments, on every `#[llm_bench]`
+/// scenario of this binary.
+pub fn run_with(args: Args) -> ExitCode {
+    run_scenarios(args, registry::registered())
+}
+
+/// Run the harness with already parsed arguments on `scenarios` (as
+/// `llmbench run FILE...` does): the same trials, run directory, reports
+/// and baselines as under `cargo bench`. `cargo bench` passes `--bench` to
+/// measure; without it every trial is a smoke test of two short requests.
+pub fn run_scenarios(mut args: Args, scenarios: Vec<Scenario>) -> ExitCode {
     if args.list_baselines {
         let root = baseline_root(&args);
         return match crate::baseline::list(&root) {
@@ -79,7 +89,7 @@ pub fn run_with(mut args: Args) -> ExitCode {
             }
         };
     }
-    match prepare(&mut args) {
+    match prepare(&mut args, &scenarios) {
         Ok((trials, shared)) => {
             if let (Some(at), false) = (args.start_at, args.libtest.list) {
                 if let Err(e) = sharding::wait_for_start(at, args.shard) {
@@ -177,7 +187,8 @@ struct TrialCtx {
     base_seed: u64,
 }
 
-fn prepare(args: &mut Args) -> Result<(Vec<Trial>, Arc<Shared>)> {
+fn prepare(args: &mut Args, scenarios: &[Scenario]) -> Result<(Vec<Trial>, Arc<Shared>)> {
+    registry::check_unique(scenarios)?;
     // One trial at a time unless asked otherwise: concurrent trials would
     // share the machine and distort each other's numbers.
     args.libtest.test_threads.get_or_insert(1);
@@ -268,35 +279,35 @@ fn prepare(args: &mut Args) -> Result<(Vec<Trial>, Arc<Shared>)> {
         shared.listen_for_signals();
     }
     let mut trials = Vec::new();
-    for entry in registry::scenarios()? {
-        let made = (entry.make)();
+    for scenario in scenarios {
+        let (name, description, origin, made) = scenario.parts();
         let targets: Vec<Target> = match made.as_ref().ok().and_then(|b| b.pinned_engine()) {
             Some(pinned) => vec![Target::Engine(pinned.clone())],
             None if engines.is_empty() => vec![Target::Sim],
             None => engines.iter().cloned().map(Target::Engine).collect(),
         };
-        let checked = made.and_then(|b| b.validate());
+        let checked = made
+            .as_ref()
+            .map_err(|e| e.chain())
+            .and_then(|b| b.validate().map_err(|e| e.chain()));
         for target in targets {
-            let name = format!("{}/{}", entry.name, target.label());
-            let scenario = entry.name.to_string();
-            let description = entry.description.to_string();
+            let trial_name = format!("{name}/{}", target.label());
+            let scenario = name.to_string();
+            let description = description.to_string();
             let shared = shared.clone();
             let trial = match &checked {
                 Ok(bench) => {
                     let bench = bench.clone();
-                    Trial::test(name, move || {
+                    Trial::test(trial_name, move || {
                         shared.run_trial(scenario, description, bench, target, bench_mode)
                     })
                 }
                 Err(e) => {
-                    let msg = format!(
-                        "scenario `{}` ({}:{}): {}",
-                        entry.name,
-                        entry.file,
-                        entry.line,
-                        e.chain()
-                    );
-                    Trial::test(name, move || Err(Failed::from(msg)))
+                    let msg = match origin {
+                        "" => format!("scenario `{name}`: {e}"),
+                        at => format!("scenario `{name}` ({at}): {e}"),
+                    };
+                    Trial::test(trial_name, move || Err(Failed::from(msg)))
                 }
             };
             trials.push(trial);

@@ -11,6 +11,7 @@ use std::io::{self, Write};
 
 use super::analysis::Analyses;
 use super::chart_data::{ChartData, SetData};
+use super::markdown::Primary;
 use super::meta::RunMeta;
 use super::svg::{self, esc};
 use super::{RunData, TrialSummary};
@@ -111,27 +112,65 @@ fn scenario(
     {
         writeln!(out, "<p>{}</p>", esc(d))?;
     }
-    writeln!(
-        out,
-        "<table><tr><th>engine</th><th>TTFT p50 (ms)</th><th>TTFT p99 (ms)</th><th>e2e p50 (ms)</th><th>req/s</th><th>output tok/s</th><th>success</th><th>status</th></tr>"
-    )?;
-    for t in trials {
-        let s = &t.summary;
+    let primary = trials
+        .first()
+        .map(|t| Primary::of(t))
+        .filter(Primary::marked);
+    if let Some(p) = &primary {
         writeln!(
             out,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.2}</td><td>{:.0}</td><td>{:.1}%</td><td>{}</td></tr>",
-            esc(&set_name(t)),
+            "<p>Primary metric: <strong>{}</strong>.</p>",
+            esc(&p.sentence())
+        )?;
+    }
+    // (the column's name as report.md and `Primary` know it, its header)
+    const COLUMNS: [(&str, &str); 7] = [
+        ("ttft p50", "TTFT p50 (ms)"),
+        ("ttft p99", "TTFT p99 (ms)"),
+        ("e2e p50", "e2e p50 (ms)"),
+        ("req/s", "req/s"),
+        ("output tok/s", "output tok/s"),
+        ("success", "success"),
+        ("status", "status"),
+    ];
+    let first = primary.as_ref().filter(|p| p.needs_column());
+    let is_primary = |key: &str| primary.as_ref().is_some_and(|p| p.column() == key);
+    let mut head = String::from("<table><tr><th>engine</th>");
+    if let Some(p) = first {
+        head.push_str(&format!("<th><strong>{}</strong></th>", esc(p.column())));
+    }
+    for (key, label) in COLUMNS {
+        match is_primary(key) {
+            true => head.push_str(&format!("<th><strong>{label}</strong></th>")),
+            false => head.push_str(&format!("<th>{label}</th>")),
+        }
+    }
+    writeln!(out, "{head}</tr>")?;
+    for t in trials {
+        let s = &t.summary;
+        let cells = [
             ms(s.ttft.as_ref().map(|d| d.p50)),
             ms(s.ttft.as_ref().map(|d| d.p99)),
             ms(s.e2e_latency.as_ref().map(|d| d.p50)),
-            s.request_throughput,
-            s.output_token_throughput,
-            s.success_rate * 100.0,
+            format!("{:.2}", s.request_throughput),
+            format!("{:.0}", s.output_token_throughput),
+            format!("{:.1}%", s.success_rate * 100.0),
             serde_json::to_value(t.status)
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default()
-        )?;
+                .unwrap_or_default(),
+        ];
+        let mut row = format!("<tr><td>{}</td>", esc(&set_name(t)));
+        if let Some(p) = first {
+            row.push_str(&format!("<td><strong>{}</strong></td>", esc(&p.cell(s))));
+        }
+        for ((key, _), value) in COLUMNS.iter().zip(cells) {
+            match is_primary(key) {
+                true => row.push_str(&format!("<td><strong>{}</strong></td>", esc(&value))),
+                false => row.push_str(&format!("<td>{}</td>", esc(&value))),
+            }
+        }
+        writeln!(out, "{row}</tr>")?;
     }
     writeln!(out, "</table>")?;
     for t in trials {

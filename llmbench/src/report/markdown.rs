@@ -1,5 +1,6 @@
 //! `report.md`: per scenario, the engines side by side with the primary
-//! metric first, the winner and by how much, SLO verdicts and warnings;
+//! metric first or in bold (a preset's own, else TTFT), the winner by it
+//! and by how much, SLO verdicts and warnings;
 //! then sweeps, capacity searches, streaming comparisons and the
 //! environment. A pure writer to any `impl Write`.
 
@@ -50,48 +51,196 @@ fn label(t: &TrialSummary) -> String {
     }
 }
 
+/// The metric a scenario is judged by: its preset's primary metric (from
+/// `workload.primary_metric`), else TTFT p50.
+pub(crate) struct Primary {
+    /// Its column in the table.
+    column: &'static str,
+    /// How sentences name it.
+    name: &'static str,
+    /// Higher is better (a rate), else lower (a latency).
+    higher: bool,
+    value: fn(&Summary) -> Option<f64>,
+    /// A value as a cell shows it.
+    show: fn(Option<f64>) -> String,
+    /// Marked by a preset (bold in the table), not the default.
+    marked: bool,
+}
+
+fn per_sec(v: Option<f64>) -> String {
+    v.map_or_else(|| "-".into(), |v| format!("{v:.1}"))
+}
+
+impl Primary {
+    pub(crate) fn of(t: &TrialSummary) -> Primary {
+        let metric = t
+            .workload
+            .as_ref()
+            .and_then(|w| w.primary_metric.as_deref());
+        let (column, name, higher, value, show): (_, _, _, fn(&Summary) -> Option<f64>, _) =
+            match metric {
+                Some("e2e_latency") => (
+                    "e2e p50",
+                    "e2e latency p50",
+                    false,
+                    |s| p50(&s.e2e_latency),
+                    ms as fn(Option<f64>) -> String,
+                ),
+                Some("output_tps") => (
+                    "output tok/s per request p50",
+                    "output tokens/s per request p50",
+                    true,
+                    |s| p50(&s.output_tps),
+                    per_sec,
+                ),
+                Some("server.prompt_eval_duration") => (
+                    "prompt eval p50",
+                    "prompt processing time p50 (engine-reported)",
+                    false,
+                    |s| p50(&s.server.prompt_eval_duration),
+                    ms,
+                ),
+                _ => ("ttft p50", "TTFT p50", false, |s| p50(&s.ttft), ms),
+            };
+        Primary {
+            column,
+            name,
+            higher,
+            value,
+            show,
+            marked: metric.is_some(),
+        }
+    }
+
+    /// `column` as a header: bold when a preset marked it.
+    fn header(&self, column: &str) -> String {
+        if self.marked && column == self.column {
+            format!("**{column}**")
+        } else {
+            column.to_string()
+        }
+    }
+
+    /// Whether the table has no column of its own for it (one goes first).
+    pub(crate) fn needs_column(&self) -> bool {
+        !COLUMNS.contains(&self.column)
+    }
+
+    /// Its column's name in the tables (`e2e p50`).
+    pub(crate) fn column(&self) -> &'static str {
+        self.column
+    }
+
+    /// How sentences name it, and which way is better.
+    pub(crate) fn sentence(&self) -> String {
+        let better = if self.higher { "higher" } else { "lower" };
+        format!("{} ({better} is better)", self.name)
+    }
+
+    /// Whether a preset marked it (else it is TTFT by default).
+    pub(crate) fn marked(&self) -> bool {
+        self.marked
+    }
+
+    /// Its value in `s`, as a cell shows it.
+    pub(crate) fn cell(&self, s: &Summary) -> String {
+        (self.show)((self.value)(s))
+    }
+}
+
 /// "vllm: 15% lower TTFT p50 than ollama", for two or more engines that
-/// both measured TTFT (the primary metric: lower is better).
-pub(crate) fn winner(trials: &[&TrialSummary]) -> Option<String> {
-    let mut by_ttft: Vec<(&TrialSummary, f64)> = trials
+/// both measured the primary metric.
+pub(crate) fn winner(trials: &[&TrialSummary], primary: &Primary) -> Option<String> {
+    let mut ranked: Vec<(&TrialSummary, f64)> = trials
         .iter()
         .filter(|t| t.summary.successes > 0)
-        .filter_map(|t| Some((*t, p50(&t.summary.ttft)?)))
+        .filter_map(|t| Some((*t, (primary.value)(&t.summary)?)))
         .collect();
-    if by_ttft.len() < 2 {
+    if ranked.len() < 2 {
         return None;
     }
-    by_ttft.sort_by(|a, b| a.1.total_cmp(&b.1));
-    let (best, best_v) = by_ttft[0];
-    let (next, next_v) = by_ttft[1];
+    ranked.sort_by(|a, b| a.1.total_cmp(&b.1));
+    if primary.higher {
+        ranked.reverse();
+    }
+    let (best, best_v) = ranked[0];
+    let (next, next_v) = ranked[1];
     if next_v <= 0.0 {
         return None;
     }
-    let lower = (1.0 - best_v / next_v) * 100.0;
+    let (by, word) = if primary.higher {
+        ((best_v / next_v - 1.0) * 100.0, "higher")
+    } else {
+        ((1.0 - best_v / next_v) * 100.0, "lower")
+    };
     Some(format!(
-        "{}: {lower:.0}% lower TTFT p50 than {} ({} vs {})",
+        "{}: {by:.0}% {word} {} than {} ({} vs {})",
         label(best),
+        primary.name,
         label(next),
-        ms(Some(best_v)),
-        ms(Some(next_v))
+        (primary.show)(Some(best_v)),
+        (primary.show)(Some(next_v))
     ))
 }
 
-fn figures_row(t: &TrialSummary) -> String {
+/// The figures' columns, in order (the primary metric's goes first when it
+/// is not one of them).
+const COLUMNS: [&str; 9] = [
+    "ttft p50",
+    "ttft p99",
+    "itl p50",
+    "e2e p50",
+    "req/s",
+    "output tok/s",
+    "success",
+    "goodput req/s",
+    "status",
+];
+
+fn figures_row(t: &TrialSummary, primary: &Primary) -> String {
     let s: &Summary = &t.summary;
-    format!(
-        "| {} | {} | {} | {} | {} | {:.2} | {:.0} | {:.1}% | {} | {} |",
-        cell(&label(t)),
+    let cells = [
         ms(p50(&s.ttft)),
         ms(p99(&s.ttft)),
         ms(p50(&s.itl)),
         ms(p50(&s.e2e_latency)),
-        s.request_throughput,
-        s.output_token_throughput,
-        s.success_rate * 100.0,
+        format!("{:.2}", s.request_throughput),
+        format!("{:.0}", s.output_token_throughput),
+        format!("{:.1}%", s.success_rate * 100.0),
         s.goodput.map_or_else(|| "-".into(), |g| format!("{g:.2}")),
-        status(t.status),
-    )
+        status(t.status).to_string(),
+    ];
+    let mut row = format!("| {} |", cell(&label(t)));
+    if primary.needs_column() {
+        row.push_str(&format!(" **{}** |", primary.cell(s)));
+    }
+    for (column, value) in COLUMNS.iter().zip(cells) {
+        if primary.marked && *column == primary.column {
+            row.push_str(&format!(" **{value}** |"));
+        } else {
+            row.push_str(&format!(" {value} |"));
+        }
+    }
+    row
+}
+
+/// The table's header and alignment rows.
+fn table_head(primary: &Primary) -> String {
+    let mut head = String::from("| engine |");
+    let mut align = String::from("| --- |");
+    if primary.needs_column() {
+        head.push_str(&format!(" **{}** |", primary.column));
+        align.push_str(" ---: |");
+    }
+    for column in COLUMNS {
+        head.push_str(&format!(" {} |", primary.header(column)));
+        align.push_str(if column == "status" {
+            " --- |"
+        } else {
+            " ---: |"
+        });
+    }
+    format!("{head}\n{align}")
 }
 
 /// Write `report.md` for `run`, with the environment from `meta` if known.
@@ -122,17 +271,20 @@ pub(crate) fn write(
         {
             writeln!(out, "{}\n", d.replace('\n', " "))?;
         }
+        let Some(primary) = trials.first().map(|t| Primary::of(t)) else {
+            continue;
+        };
         writeln!(
             out,
-            "Primary metric: TTFT p50 (lower is better).\n\n\
-             | engine | ttft p50 | ttft p99 | itl p50 | e2e p50 | req/s | output tok/s | success | goodput req/s | status |\n\
-             | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
+            "Primary metric: {}.\n\n{}",
+            primary.sentence(),
+            table_head(&primary)
         )?;
         for t in trials {
-            writeln!(out, "{}", figures_row(t))?;
+            writeln!(out, "{}", figures_row(t, &primary))?;
         }
         writeln!(out)?;
-        if let Some(w) = winner(trials) {
+        if let Some(w) = winner(trials, &primary) {
             writeln!(out, "**Winner:** {w}\n")?;
         }
         for t in trials {

@@ -105,3 +105,86 @@ fn report_md_layout() {
     );
     insta::assert_snapshot!("report_md", md);
 }
+
+#[test]
+fn a_presets_primary_metric_is_in_bold_and_picks_the_winner() {
+    let marked = |engine: &str, ttft: f64, metric: &str| {
+        let mut t = trial(engine, ttft, TrialStatus::Ok, None);
+        t.scenario = "uses".into();
+        t.workload = Some(crate::workload::WorkloadSummary {
+            preset: None,
+            primary_metric: Some(metric.into()),
+            prompt_tokens: None,
+            output_tokens: None,
+            prompt_lengths: None,
+        });
+        t
+    };
+    let render = |trials: Vec<TrialSummary>| {
+        let mut run = RunData::new("2026-12-07T12:00:00Z".into());
+        run.trials = trials;
+        let analyses = super::analysis::analyse_run(&run, &Default::default());
+        let mut out = Vec::new();
+        markdown::write(&run, None, &analyses, &mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    };
+    // Document work: e2e latency, a column of the table, in bold.
+    let md = render(vec![
+        marked("a", 40.0, "e2e_latency"),
+        marked("b", 90.0, "e2e_latency"),
+    ]);
+    assert!(
+        md.contains("Primary metric: e2e latency p50 (lower is better)."),
+        "{md}"
+    );
+    assert!(
+        md.contains("| engine | ttft p50 | ttft p99 | itl p50 | **e2e p50** |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| a | 49.0 ms | 59.0 ms | 10.0 ms | **249 ms** |"),
+        "{md}"
+    );
+    assert!(md.contains("**Winner:** a: "), "{md}");
+    assert!(md.contains("lower e2e latency p50 than b"), "{md}");
+    // Creative writing: output tokens/s per request, a column of its own,
+    // first; higher is better.
+    let md = render(vec![
+        marked("slow", 90.0, "output_tps"),
+        marked("fast", 40.0, "output_tps"),
+    ]);
+    assert!(
+        md.contains("Primary metric: output tokens/s per request p50 (higher is better)."),
+        "{md}"
+    );
+    assert!(
+        md.contains("| engine | **output tok/s per request p50** | ttft p50 |"),
+        "{md}"
+    );
+    assert!(md.contains("| --- | ---: | ---: |"), "{md}");
+    assert!(md.contains("**Winner:** fast: "), "{md}");
+    assert!(
+        md.contains("higher output tokens/s per request p50 than slow"),
+        "{md}"
+    );
+    // report.html marks it the same way.
+    let mut run = RunData::new("2026-12-07T12:00:00Z".into());
+    run.trials = vec![marked("a", 40.0, "e2e_latency")];
+    let charts = super::chart_data::ChartData::new(&run);
+    let analyses = super::analysis::analyse_run(&run, &charts);
+    let mut out = Vec::new();
+    super::html::write(&run, None, &charts, &analyses, &mut out).unwrap();
+    let html = String::from_utf8(out).unwrap();
+    assert!(
+        html.contains("<p>Primary metric: <strong>e2e latency p50 (lower is better)</strong>.</p>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("<th>TTFT p99 (ms)</th><th><strong>e2e p50 (ms)</strong></th>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("<td>59.0</td><td><strong>249.1</strong></td>"),
+        "{html}"
+    );
+}

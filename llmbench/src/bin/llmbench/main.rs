@@ -1,6 +1,7 @@
-//! The `llmbench` command line: the quick jobs that need no bench file
-//! (check engines, list models, send one request, serve the simulator,
-//! write a run's reports again, compare two runs, merge a run's shards).
+//! The `llmbench` command line: the jobs that need no bench file (check
+//! engines, list models, send one request, run scenario files, serve the
+//! simulator, write a run's reports again, compare two runs, merge a run's
+//! shards).
 //! A thin shell over the library; everything here is reachable from code.
 
 mod compare;
@@ -8,6 +9,7 @@ mod engines;
 mod merge;
 mod report;
 mod request;
+mod run;
 mod sim;
 
 use std::process::ExitCode;
@@ -29,6 +31,9 @@ enum Command {
     Models(engines::EngineArgs),
     /// Send one streaming request and print the answer as it arrives.
     Request(request::RequestArgs),
+    /// Run scenario files (YAML or TOML) as `cargo bench` runs bench files:
+    /// same engines, flags, run directory and baselines.
+    Run(Box<run::RunArgs>),
     /// Serve the built-in simulated engine until Ctrl-C.
     Sim(sim::SimArgs),
     /// Compare two runs or baselines metric by metric (A is the baseline).
@@ -48,6 +53,7 @@ fn main() -> ExitCode {
         Command::Check(args) => engines::check(args),
         Command::Models(args) => engines::models(args),
         Command::Request(args) => request::run(args),
+        Command::Run(args) => run::run(*args),
         Command::Sim(args) => sim::run(args).map(|()| ExitCode::SUCCESS),
         Command::Report(args) => report::run(args),
         Command::Compare(args) => compare::run(args),
