@@ -480,6 +480,7 @@ mod monitor;
 mod reports;
 mod schema;
 mod sequences;
+mod signals;
 
 #[test]
 fn retries_are_off_by_default_and_counted_when_asked() {
