@@ -475,6 +475,7 @@ fn ctrl_c_keeps_every_finished_request() {
 }
 
 mod baselines;
+mod disk_full;
 mod launch;
 mod monitor;
 mod reports;
