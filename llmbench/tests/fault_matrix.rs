@@ -6,8 +6,9 @@
 //! simulator saw exactly the requests the records say reached it, and each
 //! failure has the outcome kind the fault calls for, naming its URL.
 //!
-//! Signals to the harness (SIGINT, SIGTERM) are rows of `tests/harness`
-//! (`signals.rs`), which drives the harness as a process.
+//! Signals to the harness (SIGINT, SIGTERM) and the disk filling mid-run
+//! are rows of `tests/harness` (`signals.rs`, `disk_full.rs`), which drives
+//! the harness as a process.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -483,7 +484,8 @@ fn engine_restarted_mid_run() {
 
 /// The disk is full when `requests.jsonl` is written (`/dev/full` answers
 /// every write with ENOSPC): the run stops early with an error naming the
-/// file and the cause, instead of measuring what it cannot keep.
+/// file and the cause, instead of measuring what it cannot keep. (The disk
+/// filling mid-run, with records already kept, is `tests/harness/disk_full.rs`.)
 #[cfg(target_os = "linux")]
 #[test]
 fn disk_full_while_writing_requests_jsonl() {
@@ -506,8 +508,8 @@ fn disk_full_while_writing_requests_jsonl() {
         "{row}: names the file: {message}"
     );
     assert!(
-        message.contains("stopped after"),
-        "{row}: says it stopped: {message}"
+        message.contains("stopped after") && message.contains(", 0 of them recorded"),
+        "{row}: says it stopped, and kept nothing: {message}"
     );
     assert!(
         message.contains("No space left") || chain.contains("No space left"),
