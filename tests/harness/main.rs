@@ -189,6 +189,8 @@ fn invalid_scenarios_fail_their_trial_and_the_rest_still_run() {
         "streams",
         "--skip",
         "cmp_",
+        "--skip",
+        "in_flight",
     ]);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(101), "{t}");
