@@ -6,7 +6,7 @@
 //! The inputs are the recorded engine transcripts in `../shared/fixtures`
 //! and random streams built from the wire grammar, both mutated at random,
 //! from a fixed seed per case: a failure names the case's seed, and
-//! `LLMBENCH_PROPERTY_CASES` sets how many cases run (default 300 per
+//! `LLMBENCH_PROPERTY_CASES` sets how many cases run (default 1000 per
 //! property). The fuzz targets under `fuzz/` search the same properties
 //! for longer.
 
@@ -25,7 +25,7 @@ fn cases() -> u64 {
     std::env::var("LLMBENCH_PROPERTY_CASES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(300)
+        .unwrap_or(1000)
 }
 
 fn fixtures_dir() -> PathBuf {
