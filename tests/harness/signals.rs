@@ -32,12 +32,18 @@ fn signal_under_load(signal: &str) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let mut child = child;
     let started = Instant::now();
     while sim.requests_seen() < 400 {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "{row}: 400 requests not sent within 30 s"
-        );
+        if started.elapsed() > Duration::from_secs(30) || child.try_wait().unwrap().is_some() {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "{row}: 400 requests not sent within 30 s (the simulator saw {}):\n{}",
+                sim.requests_seen(),
+                text(&out)
+            );
+        }
         std::thread::sleep(Duration::from_millis(5));
     }
     let kill = Command::new("kill")
