@@ -79,6 +79,8 @@ fn the_html_report_renders_in_chromium_with_every_chart_drawn() {
             "cmp_throughput",
             "--skip",
             "shard_",
+            "--skip",
+            "in_flight",
         ])
         .env_remove("LLMBENCH_ENGINE")
         .env_remove("LLMBENCH_ENGINES")

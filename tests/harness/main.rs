@@ -191,6 +191,8 @@ fn invalid_scenarios_fail_their_trial_and_the_rest_still_run() {
         "cmp_",
         "--skip",
         "shard_",
+        "--skip",
+        "in_flight",
     ]);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(101), "{t}");
@@ -477,12 +479,14 @@ fn ctrl_c_keeps_every_finished_request() {
 }
 
 mod baselines;
+mod disk_full;
 mod launch;
 mod monitor;
 mod reports;
 mod schema;
 mod sequences;
 mod shards;
+mod signals;
 
 #[test]
 fn retries_are_off_by_default_and_counted_when_asked() {

@@ -116,6 +116,8 @@ fn summary_json_follows_its_documented_schema() {
         "cmp_throughput",
         "--skip",
         "shard_",
+        "--skip",
+        "in_flight",
         "--out",
         out_dir.to_str().unwrap(),
     ]);

@@ -268,6 +268,7 @@ impl ClientConfig {
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(body.to_string());
         drop(body);
+        ex.endpoint = Some(url.to_string());
         ex.sent_at = Instant::now();
         match builder.send().await {
             Ok(resp) => Some(resp),

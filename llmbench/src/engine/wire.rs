@@ -47,6 +47,10 @@ impl SseDecoder {
 
     /// Decode `bytes`, appending every event they complete to `out`.
     pub fn feed(&mut self, bytes: &[u8], out: &mut Vec<SseItem>) {
+        if bytes.is_empty() {
+            // An empty read must not forget a CR that may be half of a CRLF.
+            return;
+        }
         let mut rest = bytes;
         if std::mem::take(&mut self.after_cr) {
             // The CR that ended the last read's line may be half of a CRLF.
@@ -223,6 +227,19 @@ mod tests {
             event: None,
             data: s.into(),
         }
+    }
+
+    /// A CRLF split by an empty read is still one line end (found by the
+    /// property test in `tests/properties.rs`): the LF after the empty read
+    /// used to end a blank line too, and dispatch a half-sent event.
+    #[test]
+    fn an_empty_read_between_cr_and_lf_keeps_them_one_line_end() {
+        let input = b"data: a\r\n";
+        assert_eq!(decode_in_pieces(input, &[8, 8]), vec![]);
+        assert_eq!(
+            decode_in_pieces(b"data: a\r\n\r\n", &[8, 8]),
+            vec![data("a")]
+        );
     }
 
     #[test]

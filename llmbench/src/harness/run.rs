@@ -77,6 +77,8 @@ struct WriterOutcome {
     records: Vec<RequestRecord>,
     first_errors: BTreeMap<String, String>,
     write_error: Option<Error>,
+    /// Records this trial appended to `requests.jsonl`.
+    written: u64,
     samples: crate::measure::Samples,
     /// When each request's output came (only when monitored).
     points: Vec<RequestPoint>,
@@ -101,6 +103,7 @@ impl WriterOutcome {
             records: Vec::new(),
             first_errors: BTreeMap::new(),
             write_error: None,
+            written: 0,
             samples: crate::measure::Samples::default(),
             points: Vec::new(),
             prompt_lengths,
@@ -121,10 +124,13 @@ fn spawn_writer(
             for mut record in batched(&rx) {
                 record.slo_met = out.aggregate.slo_met(&record);
                 if let (Some(w), None) = (jsonl.as_mut(), &out.write_error) {
-                    if let Err(e) = w.append(&record) {
-                        // Stop the load: what cannot be written must not be measured.
-                        out.write_error = Some(e);
-                        let _ = stop.send(true);
+                    match w.append(&record) {
+                        Ok(()) => out.written += 1,
+                        Err(e) => {
+                            // Stop the load: what cannot be written must not be measured.
+                            out.write_error = Some(e);
+                            let _ = stop.send(true);
+                        }
                     }
                 }
                 out.aggregate.add(&record);
@@ -306,9 +312,11 @@ pub(crate) async fn execute(setup: TrialSetup) -> (Result<TrialRun>, Option<Json
     };
     if let Some(e) = outcome.write_error {
         let e = e.context(format!(
-            "scenario `{scenario}`, engine `{}`: stopped after {} requests",
+            "scenario `{scenario}`, engine `{}`: stopped after {} requests, {} of them \
+             recorded",
             engine.label(),
-            outcome.aggregate.requests()
+            outcome.aggregate.requests(),
+            outcome.written
         ));
         return (Err(e), outcome.jsonl);
     }

@@ -257,14 +257,18 @@ pub(crate) async fn one_request(
     };
     if let Some(kind) = outcome {
         ex.ended_at = Instant::now();
+        let at = ex
+            .endpoint
+            .as_deref()
+            .map_or_else(String::new, |url| format!("POST {url}: "));
         let message = match kind {
             RequestErrorKind::Timeout => format!(
-                "no complete response within the request timeout of {:?} ({} content chunks arrived)",
+                "{at}no complete response within the request timeout of {:?} ({} content chunks arrived)",
                 plan.request_timeout,
                 ex.content_at.len()
             ),
             _ => format!(
-                "run stopped while the request was in flight ({} content chunks arrived)",
+                "{at}run stopped while the request was in flight ({} content chunks arrived)",
                 ex.content_at.len()
             ),
         };

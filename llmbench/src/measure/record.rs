@@ -124,6 +124,9 @@ pub struct Exchange {
     pub reasoning: String,
     /// Where to echo generated text as it arrives (`llmbench request`).
     pub live: Option<tokio::sync::mpsc::UnboundedSender<LiveText>>,
+    /// The URL the request was posted to, once known: a timeout or a stop
+    /// that cuts the adapter short still names where the request went.
+    pub endpoint: Option<String>,
 }
 
 /// A piece of generated text, echoed as it arrives.
@@ -152,6 +155,7 @@ impl Exchange {
             text: String::new(),
             reasoning: String::new(),
             live: None,
+            endpoint: None,
         }
     }
 

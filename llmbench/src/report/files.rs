@@ -70,6 +70,20 @@ pub(crate) struct EngineFiles {
     json: BufWriter<File>,
     first: bool,
     paths: [(PathBuf, PathBuf); 2],
+    /// Removes the temporaries a failed write (disk full) leaves.
+    _temporaries: Temporaries,
+}
+
+/// Files removed when dropped, if still there: the temporaries of a write
+/// that did not reach its rename.
+struct Temporaries(Vec<PathBuf>);
+
+impl Drop for Temporaries {
+    fn drop(&mut self) {
+        for path in &self.0 {
+            let _ = fs::remove_file(path);
+        }
+    }
 }
 
 fn create(path: &Path) -> Result<BufWriter<File>> {
@@ -89,6 +103,7 @@ impl EngineFiles {
             name.push(".tmp");
             PathBuf::from(name)
         };
+        let temporaries = Temporaries(vec![tmp(&csv_path), tmp(&json_path)]);
         let csv = ResultsCsv::new(create(&tmp(&csv_path))?, &format!("{stem}.csv"))?;
         let mut json = create(&tmp(&json_path))?;
         let head = serde_json::json!({
@@ -106,6 +121,7 @@ impl EngineFiles {
             json,
             first: true,
             paths: [(tmp(&csv_path), csv_path), (tmp(&json_path), json_path)],
+            _temporaries: temporaries,
         })
     }
 

@@ -163,12 +163,16 @@ pub(crate) fn write_atomically(
 }
 
 /// Appends one JSON line per record; each line is written with one `write`
-/// of a complete line, so a crash leaves only whole lines behind.
+/// of a complete line, so a crash leaves only whole lines behind, and a
+/// write that fails part way (disk full) is cut back to the last whole line.
 #[derive(Debug)]
 pub(crate) struct JsonlWriter {
     file: File,
     path: PathBuf,
     line: Vec<u8>,
+    /// The file's length after the last whole line: a failed write (disk
+    /// full, file too large) is cut back to it.
+    len: u64,
 }
 
 impl JsonlWriter {
@@ -178,10 +182,14 @@ impl JsonlWriter {
             .append(true)
             .open(path)
             .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+        // A device (`/dev/full`) or a file whose length cannot be read:
+        // nothing to cut back to.
+        let len = file.metadata().map_or(0, |m| m.len());
         Ok(JsonlWriter {
             file,
             path: path.to_path_buf(),
             line: Vec::with_capacity(4096),
+            len,
         })
     }
 
@@ -195,10 +203,26 @@ impl JsonlWriter {
             )
         })?;
         self.line.push(b'\n');
-        self.file
+        match self
+            .file
             .write_all(&self.line)
             .and_then(|()| self.file.flush())
-            .map_err(|e| Error::io(format!("appending to {}", self.path.display()), e))
+        {
+            Ok(()) => {
+                self.len += self.line.len() as u64;
+                Ok(())
+            }
+            Err(e) => {
+                // A full disk takes part of the line: cut it off, so the
+                // file still holds only whole records (best effort: on a
+                // device there is nothing to cut).
+                let _ = self.file.set_len(self.len);
+                Err(Error::io(
+                    format!("appending to {}", self.path.display()),
+                    e,
+                ))
+            }
+        }
     }
 }
 
