@@ -63,6 +63,59 @@ fn prompt(args: &RequestArgs) -> Result<String, String> {
     Err("give the prompt as an argument: llmbench request \"Why is the sky blue?\"".into())
 }
 
+/// The live tokens/s counter: on a terminal, in its title bar (so it never
+/// mixes with the answer streaming below), redrawn at most 5 times a second
+/// and cleared at the end. It counts content chunks as they arrive; the
+/// engine's own token count follows in the figures line.
+struct LiveCounter {
+    on: bool,
+    chunks: u64,
+    first: Option<Instant>,
+    drawn: Option<Instant>,
+}
+
+impl LiveCounter {
+    fn new(echo: bool) -> Self {
+        use std::io::IsTerminal;
+        LiveCounter {
+            on: echo && std::io::stderr().is_terminal(),
+            chunks: 0,
+            first: None,
+            drawn: None,
+        }
+    }
+
+    fn chunk(&mut self) {
+        self.chunks += 1;
+        let now = Instant::now();
+        let first = *self.first.get_or_insert(now);
+        if !self.on
+            || self
+                .drawn
+                .is_some_and(|d| now - d < std::time::Duration::from_millis(200))
+        {
+            return;
+        }
+        self.drawn = Some(now);
+        let secs = (now - first).as_secs_f64();
+        let rate = if secs > 0.0 {
+            (self.chunks - 1) as f64 / secs
+        } else {
+            0.0
+        };
+        eprint!(
+            "\x1b]0;llmbench: {} tokens, {rate:.1} tok/s\x07",
+            self.chunks
+        );
+    }
+
+    fn done(&self) {
+        if self.on && self.drawn.is_some() {
+            eprint!("\x1b]0;llmbench\x07");
+        }
+    }
+}
+
 fn ms(v: Option<f64>) -> String {
     v.map_or_else(|| "-".into(), |v| format!("{v:.1} ms"))
 }
@@ -137,6 +190,7 @@ pub(crate) fn run(args: RequestArgs) -> Result<ExitCode, String> {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let printer = tokio::spawn(async move {
             let mut out = std::io::stdout();
+            let mut counter = LiveCounter::new(echo);
             while let Some(piece) = rx.recv().await {
                 if !echo {
                     continue;
@@ -146,7 +200,9 @@ pub(crate) fn run(args: RequestArgs) -> Result<ExitCode, String> {
                     LiveText::Reasoning(t) => write!(out, "\x1b[2m{t}\x1b[0m"),
                 };
                 let _ = out.flush();
+                counter.chunk();
             }
+            counter.done();
         });
         let t0 = Instant::now();
         let mut ex = Exchange::started(t0);
