@@ -94,8 +94,11 @@ impl Shard {
 }
 
 impl Load {
-    /// This shard's part of the load (see the [module](self) docs), or
-    /// why the load cannot be split that finely.
+    /// This shard's part of the load, or why the load cannot be split that
+    /// finely: closed-loop users, request counts and the in-flight cap are
+    /// divided as evenly as possible (10 users over 4 shards are 3, 3, 2,
+    /// 2), open-loop rates (and ramp and spike targets) divided by N, and
+    /// each shard draws its arrivals from a seed of its own ([`Shard`]).
     pub fn shard(self, shard: Shard) -> Result<Load> {
         let mut load = self;
         match &mut load.steps {
