@@ -1,4 +1,5 @@
 //! Saving, loading and listing baselines, and what a damaged one says.
+// Compiled only under #[cfg(test)], from the module that includes this file.
 
 use super::*;
 use crate::measure::test_support::record;

@@ -65,11 +65,7 @@ impl Shared {
         } else if self.inline_figures {
             print!("\n    ");
         }
-        if failures.is_empty() {
-            Ok(())
-        } else {
-            Err(failures.join("\n").into())
-        }
+        verdict(failures)
     }
 
     /// Search for the highest rate at which the target share of requests
@@ -157,11 +153,7 @@ impl Shared {
         if self.inline_figures {
             print!("\n    ");
         }
-        if failures.is_empty() {
-            Ok(())
-        } else {
-            Err(failures.join("\n").into())
-        }
+        verdict(failures)
     }
 
     /// Run the scenario streamed, then unstreamed, each its own result set,
@@ -193,11 +185,17 @@ impl Shared {
         } else if self.inline_figures {
             print!("\n    ");
         }
-        if failures.is_empty() {
-            Ok(())
-        } else {
-            Err(failures.join("\n").into())
-        }
+        verdict(failures)
+    }
+}
+
+/// A trial made of several runs passes when every run did; otherwise it
+/// fails with each run's reason on a line of its own.
+fn verdict(failures: Vec<String>) -> Verdict {
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(failures.join("\n").into())
     }
 }
 

@@ -1,6 +1,7 @@
 //! Snapshots of `summary.json` and `report.md` for a run built from fixed
 //! records: any change to either layout shows up as a diff to review
 //! (`cargo insta review`, or delete the `.snap` file and rerun).
+// Compiled only under #[cfg(test)], from the module that includes this file.
 
 use super::meta::{EngineMeta, HostInfo, RunMeta};
 use super::*;
