@@ -189,18 +189,10 @@ pub(super) fn scaling_lines(t: &ScalingTable) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::measure::{Aggregate, ClientCpu};
+    use crate::measure::Aggregate;
 
-    fn busy(cores_share: f64, busiest: f64) -> ClientCpu {
-        ClientCpu {
-            cpu_s: 2.0 * cores_share * 10.0,
-            wall_s: 10.0,
-            cores: 2,
-            cores_share,
-            busiest_thread: Some("llmbench-client".into()),
-            busiest_thread_share: Some(busiest),
-            threads: Default::default(),
-        }
+    fn busy(cores_share: f64, busiest: f64) -> crate::measure::ClientCpu {
+        crate::measure::test_support::client_cpu(cores_share, busiest, 10.0)
     }
 
     #[test]

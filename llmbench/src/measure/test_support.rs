@@ -43,3 +43,17 @@ pub(crate) fn record(sent: f64, ttft: f64, e2e: f64, gaps: &[f64], tokens: u32) 
 pub(crate) fn record_at(at: f64, ttft: f64) -> RequestRecord {
     record(at, ttft, ttft + 10.0, &[10.0], 2)
 }
+
+/// The client's CPU over `wall_s` seconds on 2 cores: `cores_share` of both,
+/// its busiest thread (`llmbench-client`) at `busiest` of one.
+pub(crate) fn client_cpu(cores_share: f64, busiest: f64, wall_s: f64) -> super::ClientCpu {
+    super::ClientCpu {
+        cpu_s: cores_share * wall_s * 2.0,
+        wall_s,
+        cores: 2,
+        cores_share,
+        busiest_thread: Some("llmbench-client".into()),
+        busiest_thread_share: Some(busiest),
+        threads: Default::default(),
+    }
+}

@@ -128,17 +128,7 @@ mod tests {
         RequestRecord::from_exchange(&ctx, ex)
     }
 
-    fn cpu(cores_share: f64, busiest: f64, wall_s: f64) -> ClientCpu {
-        ClientCpu {
-            cpu_s: cores_share * wall_s * 2.0,
-            wall_s,
-            cores: 2,
-            cores_share,
-            busiest_thread: Some("llmbench-client".into()),
-            busiest_thread_share: Some(busiest),
-            threads: Default::default(),
-        }
-    }
+    use crate::measure::test_support::client_cpu as cpu;
 
     #[test]
     fn a_busy_client_warns() {
