@@ -1,7 +1,8 @@
 //! The engine's own view of its load, scraped from its `/metrics`: requests
-//! running and waiting, KV-cache use and generated tokens per second, under
-//! the same column names whichever engine (vLLM, SGLang, TGI, llama.cpp,
-//! the simulator) wrote them.
+//! running and waiting, KV-cache use, generated tokens per second and, from
+//! its TTFT histogram, the TTFT of the requests it answered in each
+//! interval, under the same column names whichever engine (vLLM, SGLang,
+//! TGI, llama.cpp, the simulator) wrote them.
 //!
 //! [`select`] is pure (tested on every metrics fixture); [`Scraper`] does
 //! the HTTP and turns a 404, an unreachable engine or unreadable text into
@@ -9,7 +10,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::prometheus::{self, Metrics};
+use super::prometheus::{self, Bucket, Histogram, Metrics};
 use super::Readings;
 
 /// How a column combines the samples of its metric (over `model_name`,
@@ -83,6 +84,42 @@ const SERIES: &[Series] = &[
     },
 ];
 
+/// The engines' TTFT histograms (seconds), first found wins; each interval's
+/// TTFT p50 and p99 (ms) come from the buckets' growth between scrapes.
+const TTFT_HISTOGRAMS: &[&str] = &[
+    "vllm:time_to_first_token_seconds",
+    "sglang:time_to_first_token_seconds",
+];
+
+/// The columns the TTFT histogram fills.
+const TTFT_COLUMNS: [&str; 2] = ["engine_ttft_p50_ms", "engine_ttft_p99_ms"];
+
+/// The TTFT p50 and p99 (ms) of the requests the engine counted between
+/// `before` and `now` (the difference of two scrapes of a cumulative
+/// histogram), `None` when none finished in between, the buckets differ or
+/// a count went down (the engine restarted).
+pub fn interval_ttft(before: &Histogram, now: &Histogram) -> Option<(f64, f64)> {
+    if before.buckets.len() != now.buckets.len() {
+        return None;
+    }
+    let mut buckets = Vec::with_capacity(now.buckets.len());
+    for (b, n) in before.buckets.iter().zip(&now.buckets) {
+        if b.le != n.le || n.count < b.count {
+            return None;
+        }
+        buckets.push(Bucket {
+            le: n.le,
+            count: n.count - b.count,
+        });
+    }
+    let delta = Histogram {
+        buckets,
+        sum: None,
+        count: None,
+    };
+    Some((delta.quantile(0.5)? * 1e3, delta.quantile(0.99)? * 1e3))
+}
+
 /// Ollama's columns, from `/api/ps` (it serves no `/metrics`).
 const OLLAMA_COLUMNS: [&str; 3] = [
     "engine_models_loaded",
@@ -95,6 +132,7 @@ pub fn columns() -> Vec<String> {
     SERIES
         .iter()
         .map(|s| s.column)
+        .chain(TTFT_COLUMNS)
         .chain(OLLAMA_COLUMNS)
         .map(String::from)
         .collect()
@@ -135,6 +173,8 @@ pub struct Selected {
     pub counters: Readings,
     /// `(column, metric name)` for every column found.
     pub sources: Vec<(&'static str, &'static str)>,
+    /// The TTFT histogram, cumulative, for [`interval_ttft`].
+    pub ttft: Option<Histogram>,
 }
 
 /// The engine series in one `/metrics` text.
@@ -158,6 +198,13 @@ pub fn select(metrics: &Metrics) -> Selected {
             into.set(series.column, value);
             out.sources.push((series.column, name));
         }
+    }
+    let ttft = TTFT_HISTOGRAMS
+        .iter()
+        .find_map(|&name| Some((name, metrics.histogram(name, &[])?)));
+    if let Some((name, histogram)) = ttft {
+        out.sources.extend(TTFT_COLUMNS.map(|c| (c, name)));
+        out.ttft = Some(histogram);
     }
     out
 }
@@ -191,6 +238,7 @@ pub struct Scraper {
     disabled: Option<String>,
     timed_out: bool,
     last: Option<(Instant, Readings)>,
+    last_ttft: Option<Histogram>,
     sources: Vec<(&'static str, &'static str)>,
 }
 
@@ -214,6 +262,7 @@ impl Scraper {
             disabled: None,
             timed_out: false,
             last: None,
+            last_ttft: None,
             sources: Vec::new(),
         }
     }
@@ -221,6 +270,7 @@ impl Scraper {
     /// Forget the last counters: rates count from the next scrape.
     pub fn restart(&mut self) {
         self.last = None;
+        self.last_ttft = None;
     }
 
     /// Which metric fed each column at the last scrape, or why the source
@@ -295,6 +345,13 @@ impl Scraper {
             rates(before, &selected.counters, seconds, out);
         }
         self.last = Some((at, selected.counters));
+        if let (Some(before), Some(now)) = (&self.last_ttft, &selected.ttft) {
+            if let Some((p50, p99)) = interval_ttft(before, now) {
+                out.set(TTFT_COLUMNS[0], p50);
+                out.set(TTFT_COLUMNS[1], p99);
+            }
+        }
+        self.last_ttft = selected.ttft;
         None
     }
 

@@ -95,6 +95,8 @@ fn every_column_is_listed() {
             "engine_requests_waiting",
             "engine_kv_cache_usage",
             "engine_generated_tokens_per_s",
+            "engine_ttft_p50_ms",
+            "engine_ttft_p99_ms",
             "engine_models_loaded",
             "engine_vram_mib",
             "engine_model_vram_pct"
@@ -154,4 +156,32 @@ fn a_missing_metrics_route_warns_once_and_stops() {
     );
     assert_eq!(scraper.scrape(&runtime, &mut out), None, "said once");
     assert!(out.is_empty() && scraper.disabled().is_some());
+}
+
+#[test]
+fn the_ttft_of_each_interval_comes_from_the_histogram_growth() {
+    let s = select(&fixture("vllm/metrics_v0_engine.txt"));
+    let ttft = s.ttft.expect("vLLM's TTFT histogram");
+    assert!(s
+        .sources
+        .contains(&("engine_ttft_p50_ms", "vllm:time_to_first_token_seconds")));
+    let h = |counts: [f64; 4]| Histogram {
+        buckets: [0.01, 0.05, 0.1, f64::INFINITY]
+            .iter()
+            .zip(counts)
+            .map(|(&le, count)| Bucket { le, count })
+            .collect(),
+        sum: None,
+        count: None,
+    };
+    // 8 requests in the interval: 2 at most 50 ms, 6 between 50 and 100 ms.
+    let (p50, p99) = interval_ttft(&h([0.0, 1.0, 2.0, 2.0]), &h([0.0, 3.0, 10.0, 10.0])).unwrap();
+    assert!((p50 - (50.0 + 50.0 / 3.0)).abs() < 1e-9, "{p50}");
+    assert!((p99 - (50.0 + 50.0 * 5.92 / 6.0)).abs() < 1e-9, "{p99}");
+    // Nothing new, or a restart: no figure.
+    assert_eq!(interval_ttft(&ttft, &ttft), None);
+    assert_eq!(
+        interval_ttft(&h([0.0, 3.0, 10.0, 10.0]), &h([0.0, 1.0, 2.0, 2.0])),
+        None
+    );
 }
