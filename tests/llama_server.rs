@@ -444,6 +444,57 @@ fn the_harness_launches_llama_server_and_both_routes_agree_with_it() {
         );
     }
     check_monitor(&dir, trials);
+    correlations_over_a_longer_run(&server, &engines, &work);
+}
+
+/// Six seconds of four users on the native server (two slots, so requests
+/// wait at times): enough samples for the summary's correlations of the
+/// client's figures with the engine's queue and KV cache.
+fn correlations_over_a_longer_run(server: &Path, engines: &Path, work: &Path) {
+    let out_dir = work.join("runs-long");
+    let out = Command::new(FIXTURE)
+        .args([
+            "--bench",
+            "--exact",
+            "slow/llama",
+            "--duration-scale",
+            "0.1",
+        ])
+        .args(["--monitor-interval", "0.2", "--engines"])
+        .arg(engines)
+        .arg("--out")
+        .arg(&out_dir)
+        .env_remove("LLMBENCH_ENGINE")
+        .env_remove("LLMBENCH_ENGINES")
+        .env("LLAMA_SERVER", server)
+        .output()
+        .unwrap();
+    let t = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{t}");
+    let dir = std::fs::read_dir(&out_dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    let correlation = &summary["trials"][0]["monitor"]["correlation"];
+    let figures: Vec<f64> = correlation
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|c| [c["output_tps"].as_f64(), c["ttft"].as_f64()])
+        .flatten()
+        .collect();
+    assert!(
+        !figures.is_empty() && figures.iter().all(|r| (-1.0..=1.0).contains(r)),
+        "correlation figures: {correlation}"
+    );
 }
 
 /// `monitor.csv` has each launched llama-server's process and `/metrics`
