@@ -73,6 +73,11 @@ fn free_port() -> u16 {
 /// The model is passed as a bare file name from its folder: llama-server
 /// echoes `-m` as the model id, and a path would leak into every answer.
 fn launch(tag: &str) -> (Launched, String, String) {
+    launch_with(tag, &["-c", "2048", "--parallel", "2"])
+}
+
+/// [`launch`] with other context and slot arguments.
+fn launch_with(tag: &str, slots: &[&str]) -> (Launched, String, String) {
     let (server, model) = llama_server_and_model();
     let port = free_port();
     let url = format!("http://127.0.0.1:{port}");
@@ -81,16 +86,8 @@ fn launch(tag: &str) -> (Launched, String, String) {
         .arg(model.file_name().unwrap())
         .current_dir(model.parent().unwrap())
         .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-        .args([
-            "-c",
-            "2048",
-            "--parallel",
-            "2",
-            "-t",
-            "1",
-            "--metrics",
-            "--no-ui",
-        ])
+        .args(slots.iter().copied())
+        .args(["-t", "1", "--metrics", "--no-ui"])
         .startup_timeout(Duration::from_secs(60))
         .log_dir(Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("llama-server-{tag}")));
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -264,6 +261,34 @@ fn openai_chat_route_agrees_with_the_server_and_its_metrics() {
             .all(|r| r.server.prompt_eval_duration_ms.is_some()),
         "every chat record carries the server's prompt time"
     );
+    engine.stop().unwrap();
+}
+
+#[test]
+fn rag_prompts_are_within_one_percent_of_the_requested_tokens() {
+    // One slot with room for the longest prompt and its answer.
+    let (engine, url, _) = launch_with("rag", &["-c", "4608", "--parallel", "1"]);
+    let spec: Engine = format!("llamacpp={url}").parse().unwrap();
+    // One result set per length, as `Workload::rag().prompt_tokens([1024,
+    // 2048, 4096])` gives under `cargo bench`.
+    for want in [1024u32, 2048, 4096] {
+        let bench = Bench::new()
+            .workload(Workload::rag().prompt_tokens(want).max_tokens(4))
+            .load(Load::users(1).requests(2));
+        let run = run_once("rag", &bench, &spec).unwrap_or_else(|e| panic!("{}", e.chain()));
+        assert_eq!(run.records.len(), 2);
+        for r in &run.records {
+            assert!(r.success, "{:?}", r.error);
+            assert_eq!(r.requested_prompt_tokens, Some(want));
+            let got = r.prompt_tokens.expect("llama-server reports prompt tokens");
+            let error = (f64::from(got) - f64::from(want)).abs() / f64::from(want);
+            assert!(
+                error <= 0.01,
+                "asked for {want} prompt tokens, the server counted {got}"
+            );
+            eprintln!("rag: asked for {want} prompt tokens, the server counted {got}");
+        }
+    }
     engine.stop().unwrap();
 }
 
