@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use llmbench::engine::launch::{LaunchSpec, Launched};
 use llmbench::harness::run_once;
-use llmbench::measure::RequestRecord;
+use llmbench::measure::{PromptScaling, RequestRecord, TimingSource};
 use llmbench::prelude::*;
 use serde_json::Value;
 
@@ -271,12 +271,17 @@ fn rag_prompts_are_within_one_percent_of_the_requested_tokens() {
     let spec: Engine = format!("llamacpp={url}").parse().unwrap();
     // One result set per length, as `Workload::rag().prompt_tokens([1024,
     // 2048, 4096])` gives under `cargo bench`.
+    let mut steps = Vec::new();
     for want in [1024u32, 2048, 4096] {
         let bench = Bench::new()
             .workload(Workload::rag().prompt_tokens(want).max_tokens(4))
             .load(Load::users(1).requests(2));
         let run = run_once("rag", &bench, &spec).unwrap_or_else(|e| panic!("{}", e.chain()));
         assert_eq!(run.records.len(), 2);
+        // llama-server times its own prompt processing.
+        let processing = run.summary.use_case.prompt_processing.clone().unwrap();
+        assert_eq!(processing.source, TimingSource::Server, "{processing:?}");
+        steps.push((want, run.summary.clone()));
         for r in &run.records {
             assert!(r.success, "{:?}", r.error);
             assert_eq!(r.requested_prompt_tokens, Some(want));
@@ -289,6 +294,12 @@ fn rag_prompts_are_within_one_percent_of_the_requested_tokens() {
             eprintln!("rag: asked for {want} prompt tokens, the server counted {got}");
         }
     }
+    // Longer prompts take longer to process: TTFT rises with length.
+    let scaling = PromptScaling::new("rag", "llama-server", &steps);
+    eprintln!("rag: {}", scaling.describe());
+    let line = scaling.ttft_p50_vs_prompt_tokens.unwrap();
+    assert_eq!(line.points, 3);
+    assert!(line.ms_per_1k_tokens > 0.0 && line.r > 0.9, "{line:?}");
     engine.stop().unwrap();
 }
 

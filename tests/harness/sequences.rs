@@ -154,6 +154,21 @@ fn a_list_of_prompt_lengths_runs_one_exact_result_set_per_length() {
         assert_eq!(lengths["requested_mean"], want, "{lengths}");
         assert_eq!(lengths["reported_mean"], want, "{lengths}");
         assert_eq!(lengths["max_error"], 0, "{lengths}");
+        let processing = &trial["use_case"]["prompt_processing"];
+        assert_eq!(processing["source"], "client_ttft", "{processing}");
     }
+    // TTFT against prompt length across the two result sets.
+    assert!(t.contains("TTFT p50 grows"), "{t}");
+    let scaling = &s["prompt_scaling"][0];
+    assert_eq!(scaling["scenario"], "seq_prompt_lengths", "{scaling}");
+    let points = scaling["points"].as_array().unwrap();
+    let reported: Vec<f64> = points
+        .iter()
+        .map(|p| p["prompt_tokens"].as_f64().unwrap())
+        .collect();
+    assert_eq!(reported, [64.0, 128.0], "{scaling}");
+    let line = &scaling["ttft_p50_vs_prompt_tokens"];
+    assert_eq!(line["points"], 2, "{scaling}");
+    assert!(line["ms_per_1k_tokens"].is_number(), "{scaling}");
     std::fs::remove_dir_all(out_dir).unwrap();
 }

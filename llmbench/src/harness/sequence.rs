@@ -10,7 +10,7 @@ use libtest_mimic::Failed;
 
 use super::{lines, Shared, TrialCtx};
 use crate::load::{Capacity, Load, Search};
-use crate::measure::{scaling_table, StreamingComparison};
+use crate::measure::{scaling_table, PromptScaling, StreamingComparison};
 use crate::report::CapacityEntry;
 use crate::ValidBench;
 
@@ -136,6 +136,7 @@ impl Shared {
         lengths: &[u32],
     ) -> Verdict {
         let mut failures = Vec::new();
+        let mut done = Vec::new();
         for &n in lengths {
             if *self.stop_tx.borrow() {
                 failures.push("not all prompt lengths ran: the run was interrupted".to_string());
@@ -145,12 +146,19 @@ impl Shared {
             self.step_line(&step);
             let mut one = bench.clone();
             one.workload = one.workload.prompt_tokens(n);
-            let (verdict, _) = self.run_phase(trial, &one, Some(step.clone()), true);
+            let (verdict, figures) = self.run_phase(trial, &one, Some(step.clone()), true);
             if let Err(failed) = verdict {
                 failures.push(format!("{step}: {}", failed.message().unwrap_or("failed")));
             }
+            done.extend(figures.map(|f| (n, f)));
         }
-        if self.inline_figures {
+        if done.len() > 1 {
+            let scaling = PromptScaling::new(&trial.scenario, trial.engine.label(), &done);
+            self.below(&format!("    {}", scaling.describe()));
+            if let Err(e) = self.update_summary(|run| run.data.prompt_scaling.push(scaling)) {
+                failures.push(e.chain());
+            }
+        } else if self.inline_figures {
             print!("\n    ");
         }
         verdict(failures)

@@ -12,6 +12,7 @@ mod streaming;
 mod summary;
 #[cfg(test)]
 pub(crate) mod test_support;
+mod use_case;
 pub mod warnings;
 
 pub use client_cpu::ClientCpu;
@@ -25,6 +26,10 @@ pub use slo_eval::SloCheck;
 pub use streaming::{StreamingComparison, StreamingFigures};
 pub use summary::{
     Aggregate, AggregateState, Distribution, MetricState, ServerSummary, Summary, COVERED_METRICS,
+};
+pub use use_case::{
+    Drift, Jitter, LineFit, PromptPoint, PromptProcessing, PromptScaling, Slope, TimingSource,
+    UseCaseSummary, LONG_GENERATION_GAPS,
 };
 
 use std::time::Duration;

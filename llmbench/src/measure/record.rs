@@ -127,6 +127,12 @@ pub struct Exchange {
     /// The URL the request was posted to, once known: a timeout or a stop
     /// that cuts the adapter short still names where the request went.
     pub endpoint: Option<String>,
+    /// Arrival of the content chunk that ended the answer's first sentence
+    /// (its first `.`, `!`, `?` or newline after some text).
+    pub first_sentence_at: Option<Instant>,
+    /// Whether answer text other than white space and sentence ends has
+    /// arrived (a sentence needs some words before its end).
+    pub sentence_started: bool,
 }
 
 /// A piece of generated text, echoed as it arrives.
@@ -156,6 +162,8 @@ impl Exchange {
             reasoning: String::new(),
             live: None,
             endpoint: None,
+            first_sentence_at: None,
+            sentence_started: false,
         }
     }
 
@@ -164,10 +172,29 @@ impl Exchange {
         if text.is_empty() {
             return;
         }
+        if self.first_sentence_at.is_none() && self.ends_first_sentence(text) {
+            // Adapters stamp the chunk before handing over its text.
+            self.first_sentence_at = self.content_at.last().copied();
+        }
         self.text.push_str(text);
         if let Some(live) = &self.live {
             let _ = live.send(LiveText::Answer(text.to_string()));
         }
+    }
+
+    /// Whether `text`, the next piece of the answer, ends its first
+    /// sentence; notes the start of the sentence as it goes.
+    fn ends_first_sentence(&mut self, text: &str) -> bool {
+        for c in text.chars() {
+            let end = matches!(c, '.' | '!' | '?' | '\n');
+            if end && self.sentence_started {
+                return true;
+            }
+            if !end && !c.is_whitespace() {
+                self.sentence_started = true;
+            }
+        }
+        false
     }
 
     /// Append generated reasoning text (and echo it when someone listens).
@@ -213,6 +240,11 @@ pub struct RequestRecord {
     pub ttfb_ms: Option<f64>,
     /// Send to first chunk with generated content.
     pub ttft_ms: Option<f64>,
+    /// Send to the chunk that ended the answer's first sentence (its first
+    /// `.`, `!`, `?` or newline after some text); an answer that never
+    /// ends one is a sentence that ends with its last chunk.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttfs_ms: Option<f64>,
     /// Send to the end of the response (or the failure).
     pub e2e_latency_ms: f64,
     /// Every gap between consecutive content chunks.
@@ -310,6 +342,12 @@ impl RequestRecord {
         let ttft = ex.content_at.first().map(|&t| since(t, sent));
         let e2e = since(ex.ended_at, sent);
         let success = ex.error.is_none();
+        let sentence_end = match ex.first_sentence_at {
+            Some(t) => Some(t),
+            // The whole answer was one unfinished sentence.
+            None if success && ex.sentence_started => ex.content_at.last().copied(),
+            None => None,
+        };
         let tpot_ms = match (success, ttft, output_tokens) {
             (true, Some(ttft), Some(n)) if n >= 2 => {
                 Some(ms(e2e.saturating_sub(ttft)) / f64::from(n - 1))
@@ -334,6 +372,7 @@ impl RequestRecord {
             schedule_lag_ms: ms(since(ex.sent_at, ctx.scheduled_at)),
             ttfb_ms: ex.first_byte_at.map(|t| ms(since(t, sent))),
             ttft_ms: ttft.map(ms),
+            ttfs_ms: sentence_end.map(|t| ms(since(t, sent))),
             e2e_latency_ms: ms(e2e),
             itl_ms: gaps,
             itl_mean_ms,
@@ -390,6 +429,51 @@ mod tests {
             scheduled_at: t0,
             latency_from_schedule: false,
         }
+    }
+
+    #[test]
+    fn the_first_sentence_ends_at_its_first_end_after_some_text() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let mut ex = Exchange::started(t0);
+        // Leading white space and a stray end do not make a sentence.
+        for (t, piece) in [
+            (10, "\n"),
+            (20, "."),
+            (30, " Hello"),
+            (40, " world"),
+            (50, "!"),
+            (60, " Next."),
+        ] {
+            ex.content_at.push(at(t));
+            ex.push_text(piece);
+        }
+        ex.ended_at = at(70);
+        let r = RequestRecord::from_exchange(&ctx(t0), ex);
+        assert_eq!(r.ttfs_ms, Some(50.0));
+
+        // An answer without an end is one sentence, ended by its last chunk.
+        let mut ex = Exchange::started(t0);
+        for (t, piece) in [(10, "A"), (25, " list, no end")] {
+            ex.content_at.push(at(t));
+            ex.push_text(piece);
+        }
+        ex.ended_at = at(30);
+        assert_eq!(
+            RequestRecord::from_exchange(&ctx(t0), ex).ttfs_ms,
+            Some(25.0)
+        );
+
+        // A failed answer that never ended a sentence has none.
+        let mut ex = Exchange::started(t0);
+        ex.content_at.push(at(10));
+        ex.push_text("Cut");
+        ex.error = Some(RequestError {
+            kind: RequestErrorKind::Truncated,
+            status: None,
+            message: "cut".into(),
+        });
+        assert_eq!(RequestRecord::from_exchange(&ctx(t0), ex).ttfs_ms, None);
     }
 
     #[test]

@@ -137,6 +137,7 @@ mod tests {
             schedule_lag_ms: 0.0,
             ttfb_ms: Some(ttft),
             ttft_ms: Some(ttft),
+            ttfs_ms: None,
             e2e_latency_ms: e2e,
             itl_ms: gaps.to_vec(),
             itl_mean_ms: None,

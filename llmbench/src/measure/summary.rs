@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::phases::{PhaseSummary, Phases, Recovery};
 use super::slo_eval::{self, SloCheck};
+use super::use_case::{UseCaseMetrics, UseCaseSummary};
 use super::RequestRecord;
 use crate::slo::{Slo, SloMetric, SloThreshold};
 
@@ -110,7 +111,7 @@ impl Metric {
         })
     }
 
-    fn distribution(&self) -> Option<Distribution> {
+    pub(super) fn distribution(&self) -> Option<Distribution> {
         if self.count == 0 {
             return None;
         }
@@ -157,6 +158,8 @@ pub struct Aggregate {
     good: u64,
     /// Per phase of a ramp or spike, when the load has one.
     phases: Option<Box<Phases>>,
+    /// The use-case figures (first sentence, drift, prompt length fit).
+    use_case: UseCaseMetrics,
 }
 
 /// Distributions of what the engine reported about itself.
@@ -247,6 +250,7 @@ impl Default for Aggregate {
             slos: Vec::new(),
             good: 0,
             phases: None,
+            use_case: UseCaseMetrics::default(),
         }
     }
 }
@@ -338,6 +342,11 @@ pub struct Summary {
     /// For a spike: how long the engine took to get its pre-spike TTFT back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recovery: Option<Recovery>,
+    /// The figures that judge a use case (time to first sentence, the
+    /// sustained output rate and its drift, ITL jitter, prompt processing,
+    /// TTFT per 1K prompt tokens); see `docs/metrics.md`.
+    #[serde(default, skip_serializing_if = "UseCaseSummary::is_empty")]
+    pub use_case: UseCaseSummary,
 }
 
 impl Aggregate {
@@ -418,6 +427,7 @@ impl Aggregate {
         for &gap in &r.itl_ms {
             self.itl.add(gap);
         }
+        self.use_case.add(r);
         let v = &r.server;
         let srv = &mut self.server;
         for (metric, value) in [
@@ -470,6 +480,9 @@ impl Aggregate {
     /// The summary of everything added so far.
     pub fn summary(&self) -> Summary {
         let mut summary = self.summary_figures();
+        summary.use_case =
+            self.use_case
+                .summary(summary.ttft.as_ref(), summary.itl.as_ref(), &summary.server);
         summary.warnings = super::warnings::client_warnings(&summary);
         if let Some(phases) = &self.phases {
             summary.phases = phases.summaries();
@@ -556,6 +569,7 @@ impl Aggregate {
             retries: self.retries,
             phases: Vec::new(),
             recovery: None,
+            use_case: UseCaseSummary::default(),
         }
     }
 }

@@ -9,6 +9,7 @@ use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
+use super::super::LineFit;
 use super::{Aggregate, Metric, COVERED_METRICS};
 use crate::error::{Error, ErrorKind, Result};
 
@@ -59,6 +60,9 @@ pub struct AggregateState {
     pub coverage: BTreeMap<String, u64>,
     /// Each metric with at least one value, by its name in `summary.json`.
     pub metrics: BTreeMap<String, MetricState>,
+    /// The sums of the TTFT-per-prompt-length line.
+    #[serde(default)]
+    pub ttft_fit: LineFit,
 }
 
 impl Metric {
@@ -110,9 +114,14 @@ impl Metric {
 }
 
 impl Aggregate {
-    fn named_metrics(&mut self) -> [(&'static str, &mut Metric); 13] {
+    fn named_metrics(&mut self) -> [(&'static str, &mut Metric); 17] {
         let srv = &mut self.server;
+        let [a, b, c, d] = self.use_case.named();
         [
+            a,
+            b,
+            c,
+            d,
             ("ttfb", &mut self.ttfb),
             ("ttft", &mut self.ttft),
             ("itl", &mut self.itl),
@@ -155,6 +164,7 @@ impl Aggregate {
                 .map(|(k, v)| (k.to_string(), *v))
                 .collect(),
             metrics,
+            ttft_fit: self.use_case.fit.clone(),
         })
     }
 
@@ -185,6 +195,7 @@ impl Aggregate {
                 *metric = Metric::from_state(name, s)?;
             }
         }
+        agg.use_case.fit = state.ttft_fit.clone();
         Ok(agg)
     }
 
@@ -211,6 +222,7 @@ impl Aggregate {
         {
             mine.merge(theirs);
         }
+        self.use_case.fit.merge(&other.use_case.fit);
     }
 }
 

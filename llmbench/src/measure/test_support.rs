@@ -19,6 +19,7 @@ pub(crate) fn record(sent: f64, ttft: f64, e2e: f64, gaps: &[f64], tokens: u32) 
         schedule_lag_ms: 0.0,
         ttfb_ms: Some(ttft),
         ttft_ms: Some(ttft),
+        ttfs_ms: None,
         e2e_latency_ms: e2e,
         itl_ms: gaps.to_vec(),
         itl_mean_ms: None,

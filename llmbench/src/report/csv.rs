@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::measure::RequestRecord;
 
 /// The columns of `summary.csv`.
-pub const SUMMARY_COLUMNS: [&str; 30] = [
+pub const SUMMARY_COLUMNS: [&str; 33] = [
     "engine",
     "model",
     "scenario",
@@ -41,10 +41,13 @@ pub const SUMMARY_COLUMNS: [&str; 30] = [
     "errors",
     "cost_per_million_output_tokens",
     "output_tokens_per_unit_cost",
+    "p50_ttfs_ms",
+    "p50_sustained_tokens_per_sec",
+    "ttft_ms_per_1k_prompt_tokens",
 ];
 
 /// The columns of `<engine>_results.csv`.
-pub const RESULT_COLUMNS: [&str; 31] = [
+pub const RESULT_COLUMNS: [&str; 32] = [
     "request_id",
     "engine",
     "model",
@@ -76,6 +79,7 @@ pub const RESULT_COLUMNS: [&str; 31] = [
     "server_eval_ms",
     "server_load_ms",
     "cached_prompt_tokens",
+    "ttfs_ms",
 ];
 
 fn csv_error(what: &str, e: csv::Error) -> Error {
@@ -143,6 +147,13 @@ pub fn write_summary<W: Write>(trials: &[TrialSummary], out: W) -> Result<()> {
             errors.join(" "),
             num(t.cost.as_ref().and_then(|c| c.per_million_output_tokens)),
             num(t.cost.as_ref().and_then(|c| c.output_tokens_per_unit)),
+            num(s.use_case.ttfs.as_ref().map(|d| d.p50)),
+            num(s.use_case.sustained_output_tps.as_ref().map(|d| d.p50)),
+            num(s
+                .use_case
+                .ttft_vs_prompt_tokens
+                .as_ref()
+                .map(|l| l.ms_per_1k_tokens)),
         ];
         w.write_record(&row).map_err(err)?;
     }
@@ -203,6 +214,7 @@ impl<W: Write> ResultsCsv<W> {
             num(sv.eval_duration_ms),
             num(sv.load_duration_ms),
             opt(sv.cached_prompt_tokens),
+            num(r.ttfs_ms),
         ];
         self.w
             .write_record(&row)

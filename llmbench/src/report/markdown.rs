@@ -10,7 +10,7 @@ use std::io::{self, Write};
 use super::analysis::{Analyses, Analysis};
 use super::meta::RunMeta;
 use super::{RunData, TrialStatus, TrialSummary};
-use crate::measure::{Distribution, Summary};
+use crate::measure::{Distribution, Summary, TimingSource};
 
 /// A latency cell: `12.3 ms`, or `-` when not measured.
 fn ms(v: Option<f64>) -> String {
@@ -287,6 +287,7 @@ pub(crate) fn write(
         if let Some(w) = winner(trials, &primary) {
             writeln!(out, "**Winner:** {w}\n")?;
         }
+        write_use_case(out, trials)?;
         for t in trials {
             let key = (t.scenario.clone(), t.step.clone(), t.engine.clone());
             write_verdicts(out, t, analyses.get(&key))?;
@@ -297,6 +298,49 @@ pub(crate) fn write(
         meta.write_markdown(out)?;
     }
     Ok(())
+}
+
+/// The use-case figures of a preset's result sets, as a table.
+fn write_use_case(out: &mut impl Write, trials: &[&TrialSummary]) -> io::Result<()> {
+    let preset = |t: &&&TrialSummary| t.workload.as_ref().is_some_and(|w| w.preset.is_some());
+    if !trials.iter().any(|t| preset(&t)) {
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "| result set | first sentence p50 | sustained tok/s p50 | drift | ITL p99/p50 | prompt processing p50 | TTFT per 1K prompt tokens |\n| --- | --- | --- | --- | --- | --- | --- |"
+    )?;
+    for t in trials.iter().filter(preset) {
+        let u = &t.summary.use_case;
+        let processing = u.prompt_processing.as_ref().map_or_else(
+            || "-".to_string(),
+            |p| {
+                let by = match p.source {
+                    TimingSource::Server => "engine",
+                    TimingSource::ClientTtft => "TTFT",
+                };
+                format!("{} ({by})", ms(Some(p.duration_ms.p50)))
+            },
+        );
+        writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            cell(&label(t)),
+            ms(p50(&u.ttfs)),
+            per_sec(p50(&u.sustained_output_tps)),
+            u.drift
+                .as_ref()
+                .map_or_else(|| "-".into(), |d| format!("{:+.0}%", d.change * 100.0)),
+            u.itl_jitter
+                .as_ref()
+                .map_or_else(|| "-".into(), |j| format!("{:.2}", j.p99_over_p50)),
+            processing,
+            u.ttft_vs_prompt_tokens
+                .as_ref()
+                .map_or_else(|| "-".into(), |s| format!("{:.1} ms", s.ms_per_1k_tokens)),
+        )?;
+    }
+    writeln!(out)
 }
 
 /// SLO verdicts, errors and warnings of one result set, if it has any.
@@ -399,6 +443,15 @@ fn write_sequences(run: &RunData, out: &mut impl Write) -> io::Result<()> {
             c.scenario,
             c.engine,
             c.result.describe()
+        )?;
+    }
+    for p in &run.prompt_scaling {
+        writeln!(
+            out,
+            "## Prompt length: {} on {}\n\n{}.\n",
+            p.scenario,
+            p.engine,
+            p.describe()
         )?;
     }
     for c in &run.streaming {

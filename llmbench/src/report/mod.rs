@@ -340,6 +340,9 @@ pub(crate) struct RunData {
     /// Per scenario run streamed and not (`Bench::compare_streaming`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub streaming: Vec<crate::measure::StreamingComparison>,
+    /// Per list of prompt lengths, TTFT against the length.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub prompt_scaling: Vec<crate::measure::PromptScaling>,
 }
 
 impl RunData {

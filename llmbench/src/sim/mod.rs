@@ -115,6 +115,7 @@ use std::time::Instant;
 use tokio::sync::Notify;
 
 pub use config::{Fault, Itl, OutputLen, Protocol, SimConfig};
+pub use model::SENTENCE_TOKENS;
 
 use crate::{Error, ErrorKind, Result};
 

@@ -245,7 +245,14 @@ pub(crate) struct Plan {
     itl: Itl,
     gaps: ChaCha8Rng,
     words: ChaCha8Rng,
+    /// Tokens drawn so far.
+    drawn: u32,
 }
+
+/// Every this many tokens, the simulator's answer ends a sentence: the
+/// token is `.` (so the time to first sentence is known exactly: TTFT plus
+/// eleven gaps).
+pub const SENTENCE_TOKENS: u32 = 12;
 
 impl Plan {
     /// The plan of the 1-based request `index`.
@@ -275,6 +282,7 @@ impl Plan {
             itl: config.itl,
             gaps: rng(config.seed, index, Purpose::Gaps),
             words: rng(config.seed, index, Purpose::Words),
+            drawn: 0,
         }
     }
 
@@ -285,6 +293,10 @@ impl Plan {
 
     /// The text of the next token.
     pub(crate) fn next_word(&mut self) -> &'static str {
+        self.drawn += 1;
+        if self.drawn % SENTENCE_TOKENS == 0 {
+            return ".";
+        }
         VOCABULARY[self.words.random_range(0..VOCABULARY.len())]
     }
 
