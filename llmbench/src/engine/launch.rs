@@ -229,6 +229,8 @@ pub struct Launched {
     stdout_log: PathBuf,
     stderr_log: PathBuf,
     stop_timeout: Duration,
+    /// What the engine was given that must not reach its logs' readers.
+    secrets: Vec<String>,
 }
 
 impl Launched {
@@ -312,6 +314,7 @@ impl Launched {
             stdout_log,
             stderr_log,
             stop_timeout: spec.stop_timeout,
+            secrets: secrets::secrets_of(spec),
         })
     }
 
@@ -355,7 +358,7 @@ impl Launched {
     fn startup_error(&self, what: String) -> Error {
         let mut message = format!("engine `{}` (`{}`) {what}", self.name, self.command_line);
         for path in [&self.stderr_log, &self.stdout_log] {
-            let tail = log_tail(path, LOG_TAIL_LINES);
+            let tail = secrets::redact(&log_tail(path, LOG_TAIL_LINES), &self.secrets);
             if !tail.is_empty() {
                 message.push_str(&format!("\nlast lines of {}:\n{tail}", path.display()));
             }
@@ -422,18 +425,35 @@ impl Launched {
                 format!("engine `{}`: already stopped", self.name),
             ));
         };
-        stop_child(&mut child, self.pid, self.stop_timeout).map_err(|e| {
+        let status = stop_child(&mut child, self.pid, self.stop_timeout).map_err(|e| {
             Error::io(
                 format!("engine `{}` (pid {}): stopping it", self.name, self.pid),
                 e,
             )
-        })
+        });
+        self.scrub_logs();
+        status
     }
 
     /// Stop the engine, ignoring failures (it may be gone already).
     fn shutdown(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = stop_child(&mut child, self.pid, self.stop_timeout);
+            self.scrub_logs();
+        }
+    }
+
+    /// Replace every secret the engine was given in its stopped logs; a log
+    /// that cannot be rewritten is named on stderr.
+    fn scrub_logs(&self) {
+        for path in [&self.stdout_log, &self.stderr_log] {
+            if let Err(e) = secrets::scrub_file(path, &self.secrets) {
+                eprintln!(
+                    "llmbench: warning: engine `{}`: could not redact the secrets in its log {}: {e}",
+                    self.name,
+                    path.display()
+                );
+            }
         }
     }
 }
@@ -560,5 +580,6 @@ impl std::fmt::Display for ErrorChain<'_> {
     }
 }
 
+mod secrets;
 #[cfg(test)]
 mod tests;
