@@ -479,6 +479,7 @@ fn ctrl_c_keeps_every_finished_request() {
 }
 
 mod baselines;
+mod crash;
 mod disk_full;
 mod launch;
 mod monitor;

@@ -135,26 +135,35 @@ fn io_err(what: String, e: io::Error) -> Error {
 }
 
 /// Save `baseline` as `root/<name>/baseline.json`, replacing any baseline
-/// of that name only once the new one is complete.
+/// of that name only once the new one is complete: a new baseline's folder
+/// is made aside and renamed into place; an existing one's file is written
+/// aside and renamed over. A crash at any moment leaves the old baseline
+/// or the new one, whole.
 pub fn save(root: &Path, baseline: &Baseline) -> Result<PathBuf> {
     check_name(&baseline.name)?;
     let dir = root.join(&baseline.name);
     let tmp = root.join(format!(".{}.tmp-{}", baseline.name, std::process::id()));
-    let old = root.join(format!(".{}.old-{}", baseline.name, std::process::id()));
-    let write = || -> io::Result<()> {
-        fs::create_dir_all(&tmp)?;
-        let file = fs::File::create(tmp.join("baseline.json"))?;
+    let write_file = |path: &Path| -> io::Result<()> {
+        let file = fs::File::create(path)?;
         let mut w = io::BufWriter::new(file);
         serde_json::to_writer(&mut w, baseline).map_err(io::Error::from)?;
         w.into_inner()
             .map_err(io::IntoInnerError::into_error)?
-            .sync_all()?;
-        if dir.exists() {
-            fs::rename(&dir, &old)?;
+            .sync_all()
+    };
+    let write = || -> io::Result<()> {
+        if dir.is_dir() {
+            let aside = dir.join(format!("baseline.json.tmp-{}", std::process::id()));
+            let result =
+                write_file(&aside).and_then(|()| fs::rename(&aside, dir.join("baseline.json")));
+            if result.is_err() {
+                let _ = fs::remove_file(&aside);
+            }
+            return result;
         }
-        fs::rename(&tmp, &dir)?;
-        let _ = fs::remove_dir_all(&old);
-        Ok(())
+        fs::create_dir_all(&tmp)?;
+        write_file(&tmp.join("baseline.json"))?;
+        fs::rename(&tmp, &dir)
     };
     fs::create_dir_all(root).map_err(|e| io_err(format!("creating {}", root.display()), e))?;
     write().map_err(|e| {
