@@ -27,10 +27,11 @@ use crate::error::{Error, Result};
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
     /// As one user message to a chat endpoint (`/v1/chat/completions`), so the
-    /// engine applies its chat template.
+    /// engine applies its chat template; a conversation as its turns, in order.
     #[default]
     Chat,
-    /// As raw text to a completion endpoint (`/v1/completions`).
+    /// As raw text to a completion endpoint (`/v1/completions`); a
+    /// conversation as one text, a `Role: content` paragraph per turn.
     Completion,
 }
 

@@ -15,8 +15,8 @@ impl Workload {
     /// `Vec`, a `HashMap` or a `BTreeMap`. Each case must give every
     /// placeholder a value, and nothing else; that, and the braces, are
     /// checked when the scenario is validated, and the error names the
-    /// placeholder and the case (`workload.cases[1]: no value for
-    /// `{style}``).
+    /// placeholder and the case (``workload.cases[1]: no value for
+    /// `{style}` ``).
     ///
     /// ```
     /// use llmbench::prelude::*;
