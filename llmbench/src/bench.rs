@@ -126,6 +126,7 @@ impl Bench {
             .workload
             .clone()
             .ok_or_else(|| Error::scenario("workload: not set; call .workload(..)"))?;
+        workload.validate()?;
         if workload.prompts.is_empty() {
             return Err(Error::scenario(
                 "workload.prompts: empty; give at least one prompt (or loosen the length filter)",
@@ -136,7 +137,6 @@ impl Bench {
                 "workload.max_tokens: must be at least 1 (got 0)",
             ));
         }
-        workload.validate()?;
         let load = self.load.clone().ok_or_else(|| {
             Error::scenario("load: not set; call .load(Load::users(n).for_secs(s))")
         })?;

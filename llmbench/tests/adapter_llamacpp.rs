@@ -68,6 +68,7 @@ async fn send(path: &str, rec: Recorded, mode: Mode, options: &str) -> (Exchange
     let client = client_for(&replay, &format!(",model=m{options}")).await;
     let req = GenRequest {
         prompt: "The capital of France is".into(),
+        history: std::sync::Arc::new([]),
         mode,
         max_tokens: 24,
         stream: true,

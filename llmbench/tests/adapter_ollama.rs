@@ -72,6 +72,7 @@ async fn send(replay: &Replay, spec: &str, mode: Mode) -> Exchange {
     let (client, _) = connect(&engine).await.unwrap();
     let req = GenRequest {
         prompt: "Hello, how are you?".into(),
+        history: std::sync::Arc::new([]),
         mode,
         max_tokens: 50,
         stream: true,
@@ -442,6 +443,7 @@ async fn a_stalled_stream_times_out_and_keeps_its_tokens() {
     let (client, _) = connect_with(&engine, timeouts).await.unwrap();
     let req = GenRequest {
         prompt: "Describe a rabbit".into(),
+        history: std::sync::Arc::new([]),
         mode: Mode::Completion,
         max_tokens: 50,
         stream: true,

@@ -60,6 +60,7 @@ fn replay(route: &str, path: &str, status: u16, content_type: &str, mode: Mode) 
             let engine: Engine = format!("openai={},model=m", server.url()).parse().unwrap();
             let req = GenRequest {
                 prompt: "hi".into(),
+                history: std::sync::Arc::new([]),
                 mode,
                 max_tokens: 32,
                 stream: true,
@@ -480,6 +481,7 @@ fn the_request_sent_is_what_the_engine_expects() {
         let (client, _) = connect(&engine).await.unwrap();
         let req = GenRequest {
             prompt: "Say hi.".into(),
+            history: std::sync::Arc::new([]),
             mode: Mode::Chat,
             max_tokens: 7,
             stream: true,

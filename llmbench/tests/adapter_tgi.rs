@@ -95,6 +95,7 @@ async fn send_to(url: &str, api: &str) -> Exchange {
     let prompt = "Why is the sky blue?".into();
     let req = GenRequest {
         prompt,
+        history: std::sync::Arc::new([]),
         mode: Mode::Chat,
         max_tokens: 20,
         stream: true,
@@ -561,6 +562,7 @@ async fn a_stalled_stream_times_out_with_its_tokens() {
     .expect("connect");
     let req = GenRequest {
         prompt: "p".into(),
+        history: std::sync::Arc::new([]),
         mode: Mode::Completion,
         max_tokens: 20,
         stream: true,

@@ -139,7 +139,7 @@ fn the_builders_checks_name_the_line_of_the_field() {
     let yaml = "workload:\n  preset: chat\n  prompts: [hi]\nload:\n  users: 1\n  requests: 1\n";
     let err = error_of(yaml, "s.yaml");
     assert!(
-        err.contains("s.yaml:1:1: workload: give one of preset, prompts, jsonl, sharegpt, not preset and prompts"),
+        err.contains("s.yaml:1:1: workload: give one of preset, prompts, template, jsonl, sharegpt, not preset and prompts"),
         "{err}"
     );
     let yaml = "workload:\n  preset: chat\nload:\n  users: 1\n  for_secs: -2\n";
@@ -328,4 +328,155 @@ fn steps_in_toml_and_a_dataset_beside_the_file() {
     assert!(err.contains(&format!("{}:1:2", file.display())), "{err}");
     assert!(err.contains("missing.jsonl"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_template_with_cases_in_yaml_and_toml() {
+    let yaml = "
+workload:
+  template: \"Write a story about {topic} in {style}, {{briefly}}.\"
+  cases:
+    - {topic: a lighthouse, style: verse}
+    - topic: a night train
+      style: prose
+    - {topic: 42, style: true}
+  prompt_tokens: 300
+  shared_prefix_tokens: 200
+load:
+  users: 1
+  requests: 3
+";
+    let bench = llmbench::scenario::parse(yaml, Path::new("t.yaml"))
+        .unwrap()
+        .bench()
+        .unwrap()
+        .validate()
+        .unwrap();
+    assert_eq!(bench.workload().prompt_count(), 3);
+    assert_eq!(bench.workload().shared_prefix(), Some(200));
+    assert_eq!(
+        bench.workload().prompt_lengths(),
+        Some(&llmbench::workload::Lengths::Fixed(300))
+    );
+    let toml = "
+[workload]
+template = 'About {topic}.'
+cases = [{topic = 'bees'}, {topic = 'the sea'}]
+
+[load]
+users = 1
+requests = 2
+";
+    let bench = llmbench::scenario::parse(toml, Path::new("t.toml"))
+        .unwrap()
+        .bench()
+        .unwrap()
+        .validate()
+        .unwrap();
+    assert_eq!(bench.workload().prompt_count(), 2);
+}
+
+#[test]
+fn a_template_error_names_the_case_and_the_line() {
+    let yaml = "
+workload:
+  template: About {topic} in {style}.
+  cases:
+    - {topic: bees, style: verse}
+    - {topic: the sea}
+load:
+  users: 1
+  requests: 1
+";
+    let err = error_of(yaml, "t.yaml");
+    assert!(
+        err.contains("t.yaml:4:3: workload.cases[1]: no value for `{style}`"),
+        "{err}"
+    );
+    let toml = "[workload]\ntemplate = 'About {topic'\ncases = [{topic = 'x'}]\n[load]\nusers = 1\nrequests = 1\n";
+    let err = error_of(toml, "t.toml");
+    assert!(
+        err.contains("t.toml:2:1: workload.template: unbalanced `{` at character 7"),
+        "{err}"
+    );
+    let yaml = "workload:\n  template: About {topic}.\nload:\n  users: 1\n  requests: 1\n";
+    let err = error_of(yaml, "t.yaml");
+    assert!(err.contains("workload.template: needs `cases`"), "{err}");
+    let yaml = "workload:\n  prompts: [hi]\n  multi_turn: true\nload:\n  users: 1\n  requests: 1\n";
+    let err = error_of(yaml, "t.yaml");
+    assert!(err.contains("t.yaml:3:3: workload.multi_turn"), "{err}");
+}
+
+#[test]
+fn a_sharegpt_file_read_as_whole_conversations() {
+    let dir = temp_dir("sharegpt");
+    std::fs::write(
+        dir.join("share.json"),
+        r#"[{"conversations": [{"from": "human", "value": "Hi."},
+                               {"from": "gpt", "value": "Hello."},
+                               {"from": "human", "value": "Bye."}]}]"#,
+    )
+    .unwrap();
+    let file = dir.join("s.yaml");
+    std::fs::write(
+        &file,
+        "workload:\n  sharegpt: share.json\n  multi_turn: true\nload:\n  users: 1\n  requests: 1\n",
+    )
+    .unwrap();
+    let bench = llmbench::scenario::load(&file)
+        .unwrap()
+        .bench()
+        .unwrap()
+        .validate()
+        .unwrap();
+    assert_eq!(bench.workload().prompt_count(), 1);
+    // A conversation is not fitted to a length.
+    std::fs::write(
+        &file,
+        "workload:\n  sharegpt: share.json\n  multi_turn: true\n  prompt_tokens: 64\nload:\n  users: 1\n  requests: 1\n",
+    )
+    .unwrap();
+    let err = llmbench::scenario::load(&file).unwrap_err().chain();
+    assert!(
+        err.contains("workload.prompt_tokens: 1 of the 1 prompts are conversations"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn llmbench_run_of_the_template_file_records_its_shared_prefix() {
+    let out = temp_dir("templates");
+    let run = Command::new(env!("CARGO_BIN_EXE_llmbench"))
+        .arg("run")
+        .arg(library().join("templates.yaml"))
+        .args(["--no-monitor", "--out"])
+        .arg(&out)
+        .env_remove("LLMBENCH_ENGINE")
+        .env_remove("LLMBENCH_ENGINES")
+        .env_remove("LLMBENCH_DURATION_SCALE")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(run.status.success(), "{text}");
+    let dir = std::fs::read_dir(&out)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    let trial = &summary["trials"][0];
+    assert_eq!(trial["scenario"], "templates");
+    assert_eq!(trial["successes"], 12, "{trial}");
+    let workload = &trial["workload"];
+    assert_eq!(workload["shared_prefix_tokens"], 384, "{workload}");
+    assert_eq!(workload["prompt_tokens"], "512");
+    assert_eq!(workload["prompt_lengths"]["max_error"], 0, "{workload}");
+    let _ = std::fs::remove_dir_all(&out);
 }

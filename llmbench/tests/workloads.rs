@@ -156,3 +156,253 @@ fn a_jsonl_dataset_sends_each_prompt_once_with_its_own_budget() {
     assert_eq!(sampled[..2], sampled[2..4], "a sample of two, repeated");
     std::fs::remove_file(path).unwrap();
 }
+
+/// A simulator that keeps the bodies it receives.
+fn recording(protocols: &[Protocol]) -> Simulator {
+    Simulator::start(
+        SimConfig::new()
+            .protocols(protocols)
+            .ttft_base(Duration::from_millis(1))
+            .per_prompt_token(Duration::from_micros(1))
+            .itl(Itl::Constant(Duration::from_micros(200)))
+            .record_bodies(true),
+    )
+    .unwrap()
+}
+
+/// The bodies `sim` received, in the order of the requests' ids (probes
+/// and tokenize calls are not generation requests, and are not kept).
+fn bodies(sim: &Simulator) -> Vec<serde_json::Value> {
+    sim.truth().into_iter().filter_map(|t| t.body).collect()
+}
+
+/// Tokens by the simulator's documented rule: a run of letters and digits
+/// is one, any other non-space character is one.
+fn sim_tokens(text: &str) -> usize {
+    let mut n = 0;
+    let mut in_word = false;
+    for c in text.chars() {
+        if c.is_alphanumeric() {
+            n += usize::from(!in_word);
+            in_word = true;
+        } else {
+            n += usize::from(!c.is_whitespace());
+            in_word = false;
+        }
+    }
+    n
+}
+
+/// The longest text all of `texts` begin with.
+fn common_start(texts: &[String]) -> String {
+    let first = &texts[0];
+    let mut end = first.len();
+    for t in texts {
+        end = end.min(
+            first
+                .bytes()
+                .zip(t.bytes())
+                .take_while(|(a, b)| a == b)
+                .count(),
+        );
+    }
+    while !first.is_char_boundary(end) {
+        end -= 1;
+    }
+    first[..end].to_string()
+}
+
+/// The first message's content of the last `n` chat bodies (after the
+/// probe that measures the chat template), in request order.
+fn first_contents(sim: &Simulator, n: usize) -> Vec<String> {
+    let all = bodies(sim);
+    all[all.len() - n..]
+        .iter()
+        .map(|b| b["messages"][0]["content"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn prompts_that_share_a_prefix_begin_alike_and_keep_their_exact_lengths() {
+    let w = || {
+        Workload::rag()
+            .prompt_tokens(500..=700)
+            .shared_prefix_tokens(400)
+    };
+    let run_on = |seed: u64| {
+        let sim = recording(&[]);
+        let engine = Engine::openai(sim.url(), sim.model());
+        let run = run_bench(w(), &engine, seed);
+        for r in &run.records {
+            assert!(r.success, "{:?}", r.error);
+            assert_eq!(r.prompt_tokens, r.requested_prompt_tokens);
+        }
+        assert_eq!(run.prompt_lengths.unwrap().max_error, Some(0));
+        first_contents(&sim, 12)
+    };
+    let a = run_on(5);
+    assert_eq!(a.len(), 12);
+    let shared = common_start(&a);
+    assert!(
+        sim_tokens(&shared) >= 400,
+        "{}: {shared}",
+        sim_tokens(&shared)
+    );
+    let distinct: std::collections::HashSet<&String> = a.iter().collect();
+    assert_eq!(
+        distinct.len(),
+        a.len(),
+        "the rest differs from prompt to prompt"
+    );
+    let again = run_on(5);
+    assert_eq!(
+        common_start(&again),
+        shared,
+        "the same seed, the same prefix"
+    );
+    let other = common_start(&run_on(6));
+    assert!(
+        !other.starts_with(&shared[..200]),
+        "another seed, another prefix"
+    );
+}
+
+#[test]
+fn without_lengths_the_prefix_goes_before_each_prompt_as_written() {
+    let sim = sim(&[]);
+    let engine = Engine::openai(sim.url(), sim.model());
+    let bench = Bench::new()
+        .workload(Workload::prompts(["Say hi."]).shared_prefix_tokens(64))
+        .load(Load::users(1).requests(2));
+    let run = run_once("prefix", &bench, &engine).unwrap();
+    assert_eq!(run.records.len(), 2);
+    for r in &run.records {
+        assert!(r.success, "{:?}", r.error);
+        // The prefix, the request and the simulator's chat template.
+        assert_eq!(r.prompt_tokens, Some(64 + 3 + 11));
+        assert_eq!(r.requested_prompt_tokens, None);
+    }
+}
+
+/// A JSONL dataset of one conversation, named by `tag`.
+fn conversations(tag: &str) -> std::path::PathBuf {
+    let path =
+        std::env::temp_dir().join(format!("llmbench-chat-{tag}-{}.jsonl", std::process::id()));
+    std::fs::write(
+        &path,
+        concat!(
+            r#"{"messages": [{"role": "system", "content": "Be brief."}, "#,
+            r#"{"role": "user", "content": "Name a fruit."}, "#,
+            r#"{"role": "assistant", "content": "Apple."}, "#,
+            r#"{"role": "user", "content": "And a colour?"}, "#,
+            r#"{"role": "assistant", "content": "Red."}], "max_tokens": 5}"#,
+            "\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+#[test]
+fn a_conversation_reaches_every_engine_with_all_its_turns_in_order() {
+    let path = conversations("sent");
+    let want = serde_json::json!([
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Name a fruit."},
+        {"role": "assistant", "content": "Apple."},
+        {"role": "user", "content": "And a colour?"},
+    ]);
+    let joined = "System: Be brief.\n\nUser: Name a fruit.\n\nAssistant: Apple.\n\n\
+                  User: And a colour?\n\nAssistant:";
+    for (protocol, kind, completion_field) in [
+        (Protocol::OpenAi, "openai", "prompt"),
+        (Protocol::Ollama, "ollama", "prompt"),
+        (Protocol::Tgi, "tgi", "inputs"),
+        (Protocol::LlamaCpp, "llamacpp", "prompt"),
+    ] {
+        let sim = recording(&[protocol]);
+        let engine: Engine = format!("{kind}={},model=m", sim.url()).parse().unwrap();
+        let send = |w: Workload| {
+            let bench = Bench::new()
+                .workload(w)
+                .load(Load::users(1).requests(2))
+                .seed(1);
+            let run = run_once("chat", &bench, &engine).unwrap();
+            for r in &run.records {
+                assert!(r.success, "{kind}: {:?}", r.error);
+            }
+            run
+        };
+        let run = send(Workload::jsonl(&path).unwrap());
+        // Every turn's tokens and the template's for each (the simulator
+        // counts 8 a message and 3 for the reply).
+        let turns = sim_tokens("Be brief. Name a fruit. Apple. And a colour?") as u32;
+        assert_eq!(
+            run.records[0].prompt_tokens,
+            Some(turns + 4 * 8 + 3),
+            "{kind}"
+        );
+        let chat = bodies(&sim);
+        assert_eq!(chat.len(), 2, "{kind}");
+        for body in &chat {
+            assert_eq!(body["messages"], want, "{kind}");
+        }
+        send(Workload::jsonl(&path).unwrap().completion());
+        let sent = bodies(&sim);
+        assert_eq!(sent.len(), 4, "{kind}");
+        assert_eq!(sent[3][completion_field], joined, "{kind}: {}", sent[3]);
+    }
+    std::fs::remove_file(path).unwrap();
+}
+
+#[test]
+fn conversations_are_not_fitted_to_a_length() {
+    let path = conversations("fitted");
+    let bench = Bench::new()
+        .workload(Workload::jsonl(&path).unwrap().prompt_tokens(100))
+        .load(Load::users(1).requests(1));
+    let err = bench.validate().unwrap_err().to_string();
+    assert!(
+        err.contains(
+            "workload.prompt_tokens: 1 of the 1 prompts are conversations of several turns"
+        ),
+        "{err}"
+    );
+    std::fs::remove_file(path).unwrap();
+}
+
+#[test]
+fn template_cases_are_sent_once_each_in_a_seeded_order() {
+    let sim = recording(&[]);
+    let engine = Engine::openai(sim.url(), sim.model());
+    let topics = ["a lighthouse", "a night train", "bees", "the sea"];
+    let cases: Vec<Vec<(&str, &str)>> = topics
+        .iter()
+        .map(|t| vec![("topic", *t), ("style", "verse")])
+        .collect();
+    let w = || Workload::template("Write about {topic} in {style}.", cases.clone());
+    let sent = |seed: u64| {
+        let before = bodies(&sim).len();
+        let bench = Bench::new()
+            .workload(w())
+            .load(Load::users(1).requests(4))
+            .seed(seed);
+        run_once("template", &bench, &engine).unwrap();
+        bodies(&sim)[before..]
+            .iter()
+            .map(|b| b["messages"][0]["content"].as_str().unwrap().to_string())
+            .collect::<Vec<String>>()
+    };
+    let a = sent(2);
+    let mut all = a.clone();
+    all.sort();
+    let mut want: Vec<String> = topics
+        .iter()
+        .map(|t| format!("Write about {t} in verse."))
+        .collect();
+    want.sort();
+    assert_eq!(all, want, "each case once");
+    assert_eq!(a, sent(2), "the same seed, the same order");
+    let orders: std::collections::HashSet<Vec<String>> = (3..8).map(sent).collect();
+    assert!(orders.len() > 1, "other seeds, other orders");
+}

@@ -13,15 +13,22 @@ use futures_util::future::BoxFuture;
 use super::{llamacpp, ollama, openai, tgi, Engine, EngineKind};
 use crate::error::{Error, ErrorKind, Result};
 use crate::measure::{Exchange, RequestError, RequestErrorKind};
-use crate::workload::Mode;
+use crate::workload::{Mode, Turn};
 
 /// One generation request, as the load generator hands it to a client.
 #[derive(Clone, Debug)]
 pub struct GenRequest {
-    /// The prompt text.
+    /// The prompt text; in a conversation, its last user message.
     pub prompt: Arc<str>,
-    /// Chat (one user message, the engine's chat template applies) or
-    /// completion (the raw prompt).
+    /// The turns of a conversation before `prompt` (system, user and
+    /// assistant messages, in order); empty for a single prompt. A chat
+    /// route sends them before `prompt`'s user message
+    /// ([`GenRequest::messages`]); a completion route sends the text
+    /// [`GenRequest::text`] joins.
+    pub history: Arc<[Turn]>,
+    /// Chat (the prompt as a user message, after the conversation's
+    /// earlier turns; the engine's chat template applies) or completion
+    /// (the raw prompt).
     pub mode: Mode,
     /// The output budget.
     pub max_tokens: u32,
@@ -31,6 +38,30 @@ pub struct GenRequest {
     /// Ask the engine to generate all `max_tokens` (`ignore_eos`,
     /// `min_tokens`) where its API allows.
     pub exact_output: bool,
+}
+
+impl GenRequest {
+    /// The messages a chat route sends: the earlier turns, then the prompt
+    /// as the user's.
+    pub fn messages(&self) -> serde_json::Value {
+        let turns = self
+            .history
+            .iter()
+            .map(|t| serde_json::json!({"role": t.role.as_str(), "content": t.content}));
+        let last = serde_json::json!({"role": "user", "content": &*self.prompt});
+        serde_json::Value::Array(turns.chain([last]).collect())
+    }
+
+    /// The text a completion route sends: the prompt as it is, or for a
+    /// conversation each turn as a `Role: content` paragraph, the prompt
+    /// as the user's, and `Assistant:` last.
+    pub fn text(&self) -> std::borrow::Cow<'_, str> {
+        if self.history.is_empty() {
+            std::borrow::Cow::Borrowed(&self.prompt)
+        } else {
+            std::borrow::Cow::Owned(crate::workload::turns::joined(&self.history, &self.prompt))
+        }
+    }
 }
 
 /// A model an engine serves, with what the engine says about it. Fields the

@@ -332,7 +332,7 @@ impl LlamaCppClient {
     async fn complete(&self, req: &GenRequest, ex: &mut Exchange) {
         let url = format!("{}/completion", self.config.base);
         let mut body = json!({
-            "prompt": &*req.prompt,
+            "prompt": req.text(),
             "n_predict": req.max_tokens,
             "stream": req.stream,
             "cache_prompt": true,

@@ -301,7 +301,7 @@ impl OllamaClient {
                 "/api/chat",
                 json!({
                     "model": self.config.model,
-                    "messages": [{"role": "user", "content": &*req.prompt}],
+                    "messages": req.messages(),
                     "stream": req.stream,
                     "options": options,
                 }),
@@ -312,7 +312,7 @@ impl OllamaClient {
                 // without the model's template, as `/v1/completions` does.
                 json!({
                     "model": self.config.model,
-                    "prompt": &*req.prompt,
+                    "prompt": req.text(),
                     "raw": true,
                     "stream": req.stream,
                     "options": options,

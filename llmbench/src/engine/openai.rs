@@ -187,7 +187,7 @@ impl OpenAiClient {
                 CHAT_PATH,
                 json!({
                     "model": self.config.model,
-                    "messages": [{"role": "user", "content": &*req.prompt}],
+                    "messages": req.messages(),
                     "max_tokens": req.max_tokens,
                     "stream": req.stream,
                 }),
@@ -196,7 +196,7 @@ impl OpenAiClient {
                 COMPLETIONS_PATH,
                 json!({
                     "model": self.config.model,
-                    "prompt": &*req.prompt,
+                    "prompt": req.text(),
                     "max_tokens": req.max_tokens,
                     "stream": req.stream,
                 }),

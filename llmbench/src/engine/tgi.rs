@@ -398,7 +398,7 @@ impl TgiClient {
     fn request(&self, req: &GenRequest) -> (Route, &'static str, Value) {
         if self.config.route(req) == Mode::Completion {
             let parameters = json!({"max_new_tokens": req.max_tokens, "details": true});
-            let body = json!({"inputs": &*req.prompt, "parameters": parameters});
+            let body = json!({"inputs": req.text(), "parameters": parameters});
             let path = if req.stream {
                 "/generate_stream"
             } else {
@@ -410,7 +410,7 @@ impl TgiClient {
         let model = Some(self.config.model.as_str()).filter(|m| !m.is_empty());
         let mut body = json!({
             "model": model.unwrap_or("tgi"),
-            "messages": [{"role": "user", "content": &*req.prompt}],
+            "messages": req.messages(),
             "max_tokens": req.max_tokens,
             "stream": req.stream,
         });

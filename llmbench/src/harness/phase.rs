@@ -251,14 +251,18 @@ impl Shared {
 }
 
 /// The workload's entry in a result set of `summary.json`, when it says
-/// more than the prompts (a preset, fitted lengths).
+/// more than the prompts (a preset, fitted lengths, a shared prefix).
 fn workload_summary(
     w: &crate::Workload,
     summary: &Summary,
     prompt_lengths: Option<crate::workload::PromptLengths>,
 ) -> Option<crate::workload::WorkloadSummary> {
     let preset = w.preset_kind();
-    if preset.is_none() && w.prompt_tokens.is_none() && w.output_tokens.is_none() {
+    if preset.is_none()
+        && w.prompt_tokens.is_none()
+        && w.output_tokens.is_none()
+        && w.shared_prefix_tokens.is_none()
+    {
         return None;
     }
     Some(crate::workload::WorkloadSummary {
@@ -267,5 +271,6 @@ fn workload_summary(
         prompt_tokens: w.prompt_tokens.as_ref().map(ToString::to_string),
         output_tokens: w.output_tokens.as_ref().map(ToString::to_string),
         prompt_lengths,
+        shared_prefix_tokens: w.shared_prefix_tokens,
     })
 }

@@ -229,6 +229,7 @@ pub(crate) async fn one_request(
     };
     let req = GenRequest {
         prompt: prompt.text.clone(),
+        history: prompt.history.clone(),
         mode: plan.workload.mode,
         max_tokens: prompt.max_tokens,
         stream: plan.workload.stream,

@@ -118,6 +118,7 @@ fn a_presets_primary_metric_is_in_bold_and_picks_the_winner() {
             prompt_tokens: None,
             output_tokens: None,
             prompt_lengths: None,
+            shared_prefix_tokens: None,
         });
         t
     };

@@ -4,11 +4,12 @@
 //! [`Bench::validate`]; only what a file can say and the builder cannot
 //! (two starting points at once) is checked here.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::values::{EngineValue, LengthsValue, Secs, SloValue};
+use super::values::{CaseValue, EngineValue, LengthsValue, Secs, SloValue};
 use crate::bench::Bench;
 use crate::error::{Error, Result};
 use crate::load::{Capacity, Load};
@@ -39,9 +40,13 @@ pub(crate) struct ScenarioSpec {
 struct WorkloadSpec {
     preset: Option<Preset>,
     prompts: Option<Vec<String>>,
+    template: Option<String>,
+    cases: Option<Vec<BTreeMap<String, CaseValue>>>,
     jsonl: Option<PathBuf>,
     sharegpt: Option<PathBuf>,
+    multi_turn: Option<bool>,
     prompt_tokens: Option<LengthsValue>,
+    shared_prefix_tokens: Option<u32>,
     output_tokens: Option<LengthsValue>,
     max_tokens: Option<u32>,
     mode: Option<Mode>,
@@ -163,25 +168,58 @@ impl WorkloadSpec {
             &[
                 ("preset", self.preset.is_some()),
                 ("prompts", self.prompts.is_some()),
+                ("template", self.template.is_some()),
                 ("jsonl", self.jsonl.is_some()),
                 ("sharegpt", self.sharegpt.is_some()),
             ],
         )?;
+        if self.cases.is_some() != self.template.is_some() {
+            return Err(Error::scenario(if self.cases.is_some() {
+                "workload.cases: fill a `template`; give one, or drop the cases"
+            } else {
+                "workload.template: needs `cases`, a list of its parameters' values"
+            }));
+        }
+        if self.multi_turn.is_some() && self.sharegpt.is_none() {
+            return Err(Error::scenario(
+                "workload.multi_turn: chooses how a `sharegpt` file is read (a JSONL file's \
+                 `messages` are always sent whole)",
+            ));
+        }
         if self.max_tokens.is_some() && self.output_tokens.is_some() {
             return Err(Error::scenario(
                 "workload.max_tokens: max_tokens gives every request one budget and \
                  output_tokens draws one per request; keep one of them",
             ));
         }
-        let mut w = match (self.preset, self.prompts, self.jsonl, self.sharegpt) {
+        let mut w = match (
+            self.preset,
+            self.prompts,
+            self.template,
+            self.jsonl,
+            self.sharegpt,
+        ) {
             (Some(preset), ..) => Workload::preset(preset),
             (_, Some(prompts), ..) => Workload::prompts(prompts),
-            (_, _, Some(path), _) => Workload::jsonl(dir.join(path))?,
-            (_, _, _, Some(path)) => Workload::sharegpt(dir.join(path))?,
-            (None, None, None, None) => return Err(Error::scenario("workload: no prompts")),
+            (_, _, Some(template), ..) => Workload::template(
+                &template,
+                self.cases
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|case| case.into_iter().map(|(k, v)| (k, v.0))),
+            ),
+            (_, _, _, Some(path), _) => Workload::jsonl(dir.join(path))?,
+            (_, _, _, _, Some(path)) if self.multi_turn == Some(true) => {
+                Workload::sharegpt_multi_turn(dir.join(path))?
+            }
+            (_, _, _, _, Some(path)) => Workload::sharegpt(dir.join(path))?,
+            (None, None, None, None, None) => return Err(Error::scenario("workload: no prompts")),
         };
         if let Some(l) = self.prompt_tokens {
             w = w.prompt_tokens(l.0);
+        }
+        if let Some(n) = self.shared_prefix_tokens {
+            w = w.shared_prefix_tokens(n);
         }
         if let Some(n) = self.max_tokens {
             w = w.max_tokens(n);

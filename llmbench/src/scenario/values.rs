@@ -12,6 +12,51 @@ use crate::engine::Engine;
 use crate::slo::{Slo, SloMetric};
 use crate::workload::Lengths;
 
+/// A template parameter's value: a string, or a number or boolean written
+/// as one (`{count: 3}` fills `{count}` with `3`).
+#[derive(Debug)]
+pub(crate) struct CaseValue(pub String);
+
+impl<'de> Deserialize<'de> for CaseValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(CaseVisitor).map(CaseValue)
+    }
+}
+
+struct CaseVisitor;
+
+impl Visitor<'_> for CaseVisitor {
+    type Value = String;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a parameter's value: a string, a number or a boolean")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<String, E> {
+        Ok(v)
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+}
+
 /// A token length or distribution: `512`, `{min: 100, max: 200}`,
 /// `{mean: 300, std_dev: 50}` (optionally with `min` and `max`) or a list
 /// `[1024, 2048, 4096]`.

@@ -37,6 +37,7 @@ pub struct SimConfig {
     pub(crate) fault: Option<(FaultPlan, Fault)>,
     pub(crate) loading: Duration,
     pub(crate) record_truth: bool,
+    pub(crate) record_bodies: bool,
 }
 
 /// Which requests a fault strikes.
@@ -68,6 +69,7 @@ impl SimConfig {
             fault: None,
             loading: Duration::ZERO,
             record_truth: true,
+            record_bodies: false,
         }
     }
 
@@ -177,6 +179,14 @@ impl SimConfig {
     /// [`super::Simulator::requests_seen`] still counts.
     pub fn record_truth(mut self, record: bool) -> Self {
         self.record_truth = record;
+        self
+    }
+
+    /// Keep each generation request's body in its [`super::Truth`]
+    /// ([`super::Truth::body`]), for a test to see what a client sent
+    /// (off by default: prompts can be long).
+    pub fn record_bodies(mut self, record: bool) -> Self {
+        self.record_bodies = record;
         self
     }
 

@@ -98,6 +98,7 @@ pub(crate) async fn respond(
     shared: Arc<Shared>,
     request: GenRequest,
     received_at: Instant,
+    body: Option<serde_json::Value>,
 ) -> Result<Response<SimBody>, Dropped> {
     let loading = shared.loading();
     let route = request.route;
@@ -131,6 +132,7 @@ pub(crate) async fn respond(
             finished_at: None,
             status: None,
             fault,
+            body,
         }
     });
     let id = route.id(index);

@@ -172,6 +172,9 @@ pub struct Truth {
     pub status: Option<u16>,
     /// The fault injected into this request, if any.
     pub fault: Option<Fault>,
+    /// The request's body as it arrived, where [`SimConfig::record_bodies`]
+    /// asked for it.
+    pub body: Option<serde_json::Value>,
 }
 
 /// A running simulated engine. Dropping it shuts it down.

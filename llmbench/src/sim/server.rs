@@ -518,7 +518,14 @@ async fn route(
         Target::Generate(route) => route,
     };
     match parse(route, &body) {
-        Ok(Parsed::Generate(request)) => generate::respond(shared, request, received_at).await,
+        Ok(Parsed::Generate(request)) => {
+            let body = shared
+                .config
+                .record_bodies
+                .then(|| serde_json::from_slice(&body).ok())
+                .flatten();
+            generate::respond(shared, request, received_at, body).await
+        }
         Ok(Parsed::Load { model }) => {
             let model = model.as_deref().unwrap_or(&shared.config.model);
             let chat = route.endpoint == Endpoint::OllamaChat;

@@ -79,6 +79,9 @@ pub struct WorkloadSummary {
     /// Requested vs reported prompt tokens, where prompts were fitted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prompt_lengths: Option<PromptLengths>,
+    /// The tokens every prompt began with, where they shared a prefix.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shared_prefix_tokens: Option<u32>,
 }
 
 #[cfg(test)]

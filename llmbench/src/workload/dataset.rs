@@ -6,13 +6,21 @@ use std::path::Path;
 
 use serde_json::Value;
 
+use super::turns::{self, Role, Turn};
 use super::{Prompt, Workload};
 use crate::error::{Error, Result};
 
 impl Workload {
     /// Prompts from a JSONL file, one object per line: `{"prompt": "..",
-    /// "max_tokens": 64}` (`max_tokens` optional) or `{"messages": [{"role":
-    /// "user", "content": ".."}, ..]}`, whose last user message is sent.
+    /// "max_tokens": 64}` (`max_tokens` optional) or a conversation
+    /// `{"messages": [{"role": "system", "content": ".."}, {"role": "user",
+    /// "content": ".."}, ..]}` (roles `system`, `user`, `assistant`; a
+    /// content string or an array of `text` parts), sent as it is, every
+    /// turn in order, without its trailing assistant turns; it must then
+    /// end with a user turn. In completion mode (and on a route forced to
+    /// completion) a conversation is one text, each turn a `Role: content`
+    /// paragraph, ending `Assistant:`. A conversation of several turns is
+    /// not fitted to [`Workload::prompt_tokens`] (the scenario is refused).
     /// Blank lines are skipped. Sent in a seeded order, each once before
     /// any repeats; [`Workload::sample`] takes fewer.
     ///
@@ -32,10 +40,25 @@ impl Workload {
     /// Each conversation's first human turn is sent, with an answer budget
     /// of its first reply's length (about 4 characters a token), as vLLM's
     /// benchmark does; conversations without a human turn are skipped.
+    /// [`Workload::sharegpt_multi_turn`] sends whole conversations.
     pub fn sharegpt(path: impl AsRef<Path>) -> Result<Workload> {
         let path = path.as_ref();
         let text = read(path)?;
-        Ok(Workload::from_prompts(parse_sharegpt(&text, &path.display().to_string())?).seeded())
+        let prompts = parse_sharegpt(&text, &path.display().to_string(), false)?;
+        Ok(Workload::from_prompts(prompts).seeded())
+    }
+
+    /// As [`Workload::sharegpt`], but each conversation is sent whole, as
+    /// chat messages up to its last human turn (`system`, `human`/`user`
+    /// and `gpt`/`assistant` turns, in order), with an answer budget of the
+    /// reply that followed it (about 4 characters a token). Like a JSONL
+    /// conversation, it is joined as text in completion mode and not
+    /// fitted to a length.
+    pub fn sharegpt_multi_turn(path: impl AsRef<Path>) -> Result<Workload> {
+        let path = path.as_ref();
+        let text = read(path)?;
+        let prompts = parse_sharegpt(&text, &path.display().to_string(), true)?;
+        Ok(Workload::from_prompts(prompts).seeded())
     }
 
     /// Send only `n` of the prompts, a sample drawn by the scenario's seed.
@@ -45,12 +68,16 @@ impl Workload {
     }
 
     /// Keep only prompts of `min..=max` tokens, estimated at 4 characters a
-    /// token (the engine's count is in the results).
+    /// token (a conversation's turns all count; the engine's count is in
+    /// the results).
     pub fn keep_prompt_tokens(mut self, range: std::ops::RangeInclusive<u32>) -> Self {
         self.prompts = self
             .prompts
             .iter()
-            .filter(|p| range.contains(&estimate_tokens(&p.text)))
+            .filter(|p| {
+                let earlier = p.history.iter().map(|t| estimate_tokens(&t.content));
+                range.contains(&earlier.fold(estimate_tokens(&p.text), u32::saturating_add))
+            })
             .cloned()
             .collect();
         self
@@ -58,7 +85,7 @@ impl Workload {
 
     /// Send prompts in a prepared, seeded order (each once before repeats):
     /// a "sample" of all of them.
-    fn seeded(mut self) -> Self {
+    pub(crate) fn seeded(mut self) -> Self {
         self.sample = Some(usize::MAX);
         self
     }
@@ -101,17 +128,20 @@ pub(crate) fn parse_jsonl(text: &str, file: &str) -> Result<Vec<Prompt>> {
                     })?,
             ),
         };
-        let text =
+        let (history, text) =
             match (v.get("prompt"), v.get("messages")) {
-                (Some(Value::String(p)), _) => p.clone(),
-                (_, Some(Value::Array(messages))) => last_user_message(messages)
-                    .ok_or_else(|| at("`messages` has no user message with text content".into()))?,
+                (Some(Value::String(p)), _) => (Vec::new(), p.clone()),
+                (_, Some(messages)) => turns::from_messages(messages).map_err(at)?,
                 _ => return Err(at(
                     "expected a `prompt` string or a `messages` array (of {\"role\", \"content\"})"
                         .into(),
                 )),
             };
-        prompts.push(Prompt { text, max_tokens });
+        prompts.push(Prompt {
+            text,
+            max_tokens,
+            history: history.into(),
+        });
     }
     if prompts.is_empty() {
         return Err(empty(file));
@@ -119,28 +149,10 @@ pub(crate) fn parse_jsonl(text: &str, file: &str) -> Result<Vec<Prompt>> {
     Ok(prompts)
 }
 
-/// The text of the last `user` message: `content` as a string, or the
-/// `text` parts of a content array.
-fn last_user_message(messages: &[Value]) -> Option<String> {
-    messages
-        .iter()
-        .rev()
-        .filter(|m| m.get("role").and_then(Value::as_str) == Some("user"))
-        .find_map(|m| match m.get("content")? {
-            Value::String(s) => Some(s.clone()),
-            Value::Array(parts) => {
-                let text: Vec<&str> = parts
-                    .iter()
-                    .filter_map(|p| p.get("text").and_then(Value::as_str))
-                    .collect();
-                (!text.is_empty()).then(|| text.join("\n"))
-            }
-            _ => None,
-        })
-}
-
-/// The prompts of ShareGPT JSON `text` read from `file`.
-pub(crate) fn parse_sharegpt(text: &str, file: &str) -> Result<Vec<Prompt>> {
+/// The prompts of ShareGPT JSON `text` read from `file`: each
+/// conversation's first human turn, or with `multi_turn` the conversation
+/// up to its last human turn.
+pub(crate) fn parse_sharegpt(text: &str, file: &str, multi_turn: bool) -> Result<Vec<Prompt>> {
     if text.trim().is_empty() {
         return Err(empty(file));
     }
@@ -166,6 +178,10 @@ pub(crate) fn parse_sharegpt(text: &str, file: &str) -> Result<Vec<Prompt>> {
                     "{file}: entry {i}: expected a `conversations` array of {{\"from\", \"value\"}}"
                 ))
             })?;
+        if multi_turn {
+            prompts.extend(conversation(turns));
+            continue;
+        }
         let turn = |who: &[&str], after: usize| {
             turns.iter().enumerate().skip(after).find_map(|(k, t)| {
                 let from = t.get("from").and_then(Value::as_str)?;
@@ -173,13 +189,14 @@ pub(crate) fn parse_sharegpt(text: &str, file: &str) -> Result<Vec<Prompt>> {
                 who.contains(&from).then(|| (k, value.to_string()))
             })
         };
-        let Some((k, prompt)) = turn(&["human", "user"], 0) else {
+        let Some((k, prompt)) = turn(HUMANS, 0) else {
             continue;
         };
-        let reply = turn(&["gpt", "assistant", "chatgpt", "bing", "bard"], k + 1);
+        let reply = turn(ASSISTANTS, k + 1);
         prompts.push(Prompt {
             text: prompt,
             max_tokens: reply.map(|(_, r)| estimate_tokens(&r).max(1)),
+            history: Vec::new().into(),
         });
     }
     if prompts.is_empty() {
@@ -188,6 +205,46 @@ pub(crate) fn parse_sharegpt(text: &str, file: &str) -> Result<Vec<Prompt>> {
         )));
     }
     Ok(prompts)
+}
+
+/// The names ShareGPT files give the user's and the model's turns.
+const HUMANS: &[&str] = &["human", "user"];
+const ASSISTANTS: &[&str] = &["gpt", "assistant", "chatgpt", "bing", "bard"];
+
+/// A ShareGPT conversation up to its last human turn, its earlier turns
+/// as history, with the budget of the reply to that turn; `None` without
+/// a human turn. Turns of other speakers are skipped, as the first-turn
+/// reading skips them.
+fn conversation(turns: &[Value]) -> Option<Prompt> {
+    let mut said: Vec<Turn> = turns
+        .iter()
+        .filter_map(|t| {
+            let from = t.get("from").and_then(Value::as_str)?;
+            let value = t.get("value").and_then(Value::as_str)?;
+            let role = if HUMANS.contains(&from) {
+                Role::User
+            } else if ASSISTANTS.contains(&from) {
+                Role::Assistant
+            } else if from == "system" {
+                Role::System
+            } else {
+                return None;
+            };
+            Some(Turn::new(role, value))
+        })
+        .collect();
+    let last = said.iter().rposition(|t| t.role == Role::User)?;
+    let reply = said[last + 1..]
+        .iter()
+        .find(|t| t.role == Role::Assistant)
+        .map(|t| estimate_tokens(&t.content).max(1));
+    said.truncate(last + 1);
+    let prompt = said.pop()?;
+    Some(Prompt {
+        text: prompt.content,
+        max_tokens: reply,
+        history: said.into(),
+    })
 }
 
 #[cfg(test)]
@@ -211,6 +268,33 @@ mod tests {
         assert_eq!(p.len(), 2);
         assert_eq!((p[0].text.as_str(), p[0].max_tokens), ("Say hi.", Some(12)));
         assert_eq!((p[1].text.as_str(), p[1].max_tokens), ("Second?", None));
+        assert!(p[0].history.is_empty());
+        let roles: Vec<Role> = p[1].history.iter().map(|t| t.role).collect();
+        assert_eq!(roles, [Role::System, Role::User, Role::Assistant]);
+        assert_eq!(p[1].history[1].content, "First?");
+    }
+
+    #[test]
+    fn malformed_messages_name_the_file_and_line() {
+        for (line, want) in [
+            ("{\"messages\": \"hi\"}", "`messages` must be an array"),
+            (
+                "{\"messages\": [{\"content\": \"hi\"}]}",
+                "`messages[0]` has no `role`",
+            ),
+            (
+                "{\"messages\": [{\"role\": \"user\"}]}",
+                "`messages[0]` has no `content`",
+            ),
+            (
+                "{\"messages\": [{\"role\": \"robot\", \"content\": \"hi\"}]}",
+                "`messages[0].role` must be system, user or assistant (got \"robot\")",
+            ),
+        ] {
+            let text = format!("{{\"prompt\": \"fine\"}}\n{line}\n");
+            let e = err(parse_jsonl(&text, "d.jsonl"));
+            assert!(e.contains(&format!("d.jsonl:2: {want}")), "{e}");
+        }
     }
 
     #[test]
@@ -251,7 +335,7 @@ mod tests {
             {"id": "b", "conversations": [{"from": "gpt", "value": "Hello"}]},
             {"id": "c", "conversations": [{"from": "human", "value": "Alone."}]}
         ]"#;
-        let p = parse_sharegpt(text, "s.json").unwrap();
+        let p = parse_sharegpt(text, "s.json", false).unwrap();
         assert_eq!(p.len(), 2, "a conversation without a human turn is skipped");
         assert_eq!(
             (p[0].text.as_str(), p[0].max_tokens),
@@ -261,17 +345,50 @@ mod tests {
     }
 
     #[test]
+    fn sharegpt_multi_turn_sends_each_conversation_up_to_its_last_human_turn() {
+        let text = r#"[
+            {"conversations": [{"from": "system", "value": "Be kind."},
+                               {"from": "human", "value": "Hi."},
+                               {"from": "gpt", "value": "Hello!"},
+                               {"from": "human", "value": "Tell me a joke."},
+                               {"from": "gpt", "value": "Why did the chicken cross the road?"}]},
+            {"conversations": [{"from": "gpt", "value": "Hello"}]}
+        ]"#;
+        let p = parse_sharegpt(text, "s.json", true).unwrap();
+        assert_eq!(p.len(), 1, "a conversation without a human turn is skipped");
+        assert_eq!(
+            (p[0].text.as_str(), p[0].max_tokens),
+            ("Tell me a joke.", Some(9))
+        );
+        assert_eq!(
+            *p[0].history,
+            [
+                Turn::new(Role::System, "Be kind."),
+                Turn::new(Role::User, "Hi."),
+                Turn::new(Role::Assistant, "Hello!"),
+            ]
+        );
+        let first = parse_sharegpt(text, "s.json", false).unwrap();
+        assert_eq!(first[0].text, "Hi.", "by default, the first human turn");
+        assert!(first[0].history.is_empty());
+    }
+
+    #[test]
     fn sharegpt_errors_name_the_file_and_where() {
-        let e = err(parse_sharegpt("[\n{\"conversations\": [}\n]", "s.json"));
+        let e = err(parse_sharegpt(
+            "[\n{\"conversations\": [}\n]",
+            "s.json",
+            false,
+        ));
         assert!(e.contains("s.json:2:"), "{e}");
-        let e = err(parse_sharegpt("[{\"id\": 1}]", "s.json"));
+        let e = err(parse_sharegpt("[{\"id\": 1}]", "s.json", false));
         assert!(
             e.contains("s.json: entry 0: expected a `conversations` array"),
             "{e}"
         );
-        let e = err(parse_sharegpt("", "s.json"));
+        let e = err(parse_sharegpt("", "s.json", false));
         assert!(e.contains("s.json: the dataset is empty"), "{e}");
-        let e = err(parse_sharegpt("{}", "s.json"));
+        let e = err(parse_sharegpt("{}", "s.json", false));
         assert!(e.contains("s.json: expected a JSON array"), "{e}");
     }
 

@@ -117,6 +117,16 @@ impl Lengths {
         }
     }
 
+    /// The smallest length this can draw.
+    pub fn smallest(&self) -> u32 {
+        match self {
+            Lengths::Fixed(n) => *n,
+            Lengths::Uniform { min, max } => *min.min(max),
+            Lengths::Normal { min, .. } => *min,
+            Lengths::List(values) => values.iter().copied().min().unwrap_or(0),
+        }
+    }
+
     /// The largest length this can draw.
     pub fn largest(&self) -> u32 {
         match self {

@@ -1,5 +1,6 @@
-//! What each request asks for: the prompts (a list, a use-case preset or a
-//! dataset), their token lengths, the API mode and the output budget.
+//! What each request asks for: the prompts (a list, a template, a use-case
+//! preset or a dataset, single prompts or conversations), their token
+//! lengths and shared prefix, the API mode and the output budget.
 
 mod check;
 mod corpus;
@@ -8,6 +9,8 @@ mod lengths;
 pub(crate) mod prepare;
 mod preset;
 mod synth;
+mod template;
+pub(crate) mod turns;
 
 use std::sync::Arc;
 
@@ -15,18 +18,20 @@ pub use check::{PromptLengths, WorkloadSummary};
 pub use lengths::Lengths;
 pub use prepare::LengthSource;
 pub use preset::Preset;
+pub use turns::{Role, Turn};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// How a prompt is sent to the engine.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
     /// As one user message to a chat endpoint (`/v1/chat/completions`), so the
-    /// engine applies its chat template.
+    /// engine applies its chat template; a conversation as its turns, in order.
     #[default]
     Chat,
-    /// As raw text to a completion endpoint (`/v1/completions`).
+    /// As raw text to a completion endpoint (`/v1/completions`); a
+    /// conversation as one text, a `Role: content` paragraph per turn.
     Completion,
 }
 
@@ -34,8 +39,12 @@ pub enum Mode {
 /// dataset's `max_tokens`).
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Prompt {
+    /// The prompt; in a conversation, its last user message.
     pub text: String,
     pub max_tokens: Option<u32>,
+    /// The turns of a conversation before `text` (a dataset's `messages`);
+    /// empty for a single prompt.
+    pub history: Arc<[Turn]>,
 }
 
 /// The requests a scenario sends.
@@ -65,6 +74,11 @@ pub struct Workload {
     pub(crate) exact_output: bool,
     /// Send only this many prompts, a seeded sample (datasets).
     pub(crate) sample: Option<usize>,
+    /// Begin every prompt with the same corpus text of this many tokens.
+    pub(crate) shared_prefix_tokens: Option<u32>,
+    /// Why the prompts could not be made (a template's error), reported
+    /// when the scenario is validated.
+    pub(crate) invalid: Option<String>,
 }
 
 /// Output budget used when a workload does not set one.
@@ -81,6 +95,7 @@ impl Workload {
         Self::from_prompts(prompts.into_iter().map(|p| Prompt {
             text: p.into(),
             max_tokens: None,
+            history: Arc::new([]),
         }))
     }
 
@@ -95,6 +110,8 @@ impl Workload {
             output_tokens: None,
             exact_output: false,
             sample: None,
+            shared_prefix_tokens: None,
+            invalid: None,
         }
     }
 
@@ -141,6 +158,25 @@ impl Workload {
     /// own result set under `cargo bench`.
     pub fn prompt_tokens(mut self, lengths: impl Into<Lengths>) -> Self {
         self.prompt_tokens = Some(lengths.into());
+        self
+    }
+
+    /// Begin every prompt with the same `tokens` tokens of text (from the
+    /// built-in corpus, chosen by the scenario's seed), so that an engine's
+    /// prompt cache sees a prefix that all requests share. Counted with
+    /// the engine's tokenizer, as prompt lengths are. With
+    /// [`Workload::prompt_tokens`], a prompt's length includes the prefix
+    /// and the rest differs from prompt to prompt; without, the prefix and
+    /// a blank line go before each prompt as written (before the first turn
+    /// of a conversation).
+    ///
+    /// ```
+    /// use llmbench::prelude::*;
+    /// // 2,048-token prompts whose first 1,536 tokens are the same.
+    /// let w = Workload::rag().prompt_tokens(2048).shared_prefix_tokens(1536);
+    /// ```
+    pub fn shared_prefix_tokens(mut self, tokens: u32) -> Self {
+        self.shared_prefix_tokens = Some(tokens);
         self
     }
 
@@ -232,10 +268,47 @@ impl Workload {
         }
     }
 
+    /// The tokens every prompt begins with, if they share a prefix.
+    pub fn shared_prefix(&self) -> Option<u32> {
+        self.shared_prefix_tokens
+    }
+
     /// Check every field; the error names the field.
     pub(crate) fn validate(&self) -> Result<()> {
+        if let Some(why) = &self.invalid {
+            return Err(Error::scenario(why.clone()));
+        }
         if let Some(l) = &self.prompt_tokens {
             l.validate("workload.prompt_tokens")?;
+        }
+        if let Some(n) = self.shared_prefix_tokens {
+            if n == 0 {
+                return Err(Error::scenario(
+                    "workload.shared_prefix_tokens: must be at least 1 (got 0)",
+                ));
+            }
+            if let Some(shortest) = self.prompt_tokens.as_ref().map(Lengths::smallest) {
+                if shortest <= n {
+                    return Err(Error::scenario(format!(
+                        "workload.shared_prefix_tokens: a prefix of {n} tokens leaves no room \
+                         for the request in prompts of {shortest} tokens (the shortest of \
+                         workload.prompt_tokens); prompts are the prefix and their own text"
+                    )));
+                }
+            }
+        }
+        let conversations = self
+            .prompts
+            .iter()
+            .filter(|p| !p.history.is_empty())
+            .count();
+        if self.prompt_tokens.is_some() && conversations > 0 {
+            return Err(Error::scenario(format!(
+                "workload.prompt_tokens: {conversations} of the {} prompts are conversations \
+                 of several turns, and only single prompts are fitted to a length; send them \
+                 as written (no prompt_tokens), or keep single-turn lines only",
+                self.prompts.len()
+            )));
         }
         if let Some(l) = &self.output_tokens {
             l.validate("workload.output_tokens")?;

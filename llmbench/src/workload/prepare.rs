@@ -1,7 +1,7 @@
 //! Turning a workload into the prompts a trial sends, before its clock
 //! starts: a seeded pool of prompts fitted to their token lengths with the
-//! engine's tokenizer (or a calibration, or an estimate, labelled as such)
-//! and their answer budgets.
+//! engine's tokenizer (or a calibration, or an estimate, labelled as such),
+//! their shared prefix, and their answer budgets.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,7 +12,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use super::synth::{fit, Counter};
-use super::Workload;
+use super::{Turn, Workload};
 use crate::engine::{EngineClient, GenRequest};
 use crate::error::{Error, ErrorKind, Result};
 use crate::measure::Exchange;
@@ -23,6 +23,8 @@ pub(crate) const POOL_LIMIT: usize = 256;
 
 /// Seed streams, so prompt and answer lengths are independent draws.
 const OUTPUT_STREAM: u64 = 0x5EED_0007;
+/// The shared prefix's, so it is no prompt's own context.
+const PREFIX_STREAM: u64 = 0x5EED_00F1;
 
 /// Where the requested prompt lengths were measured.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -42,7 +44,10 @@ pub enum LengthSource {
 /// One prompt as a request sends it.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct PreparedPrompt {
+    /// The prompt; in a conversation, its last user message.
     pub text: Arc<str>,
+    /// The turns of a conversation before `text`.
+    pub history: Arc<[Turn]>,
     pub max_tokens: u32,
     /// The prompt tokens asked for, where the prompt was fitted to a length.
     pub requested_prompt_tokens: Option<u32>,
@@ -69,6 +74,7 @@ impl Prepared {
                 .iter()
                 .map(|p| PreparedPrompt {
                     text: p.text.as_str().into(),
+                    history: p.history.clone(),
                     max_tokens: p.max_tokens.unwrap_or(w.max_tokens),
                     requested_prompt_tokens: None,
                 })
@@ -96,16 +102,22 @@ pub(crate) async fn prepare(
     pool: usize,
     client: &dyn EngineClient,
 ) -> Result<Prepared> {
-    if w.prompt_tokens.is_none() && w.output_tokens.is_none() && w.sample.is_none() {
+    if w.prompt_tokens.is_none()
+        && w.output_tokens.is_none()
+        && w.sample.is_none()
+        && w.shared_prefix_tokens.is_none()
+    {
         return Ok(Prepared::plain(w));
     }
-    let (counter, lengths): (Option<Box<dyn Counter + '_>>, _) = match &w.prompt_tokens {
-        Some(_) => {
+    let (counter, source): (Option<Box<dyn Counter + '_>>, _) =
+        if w.prompt_tokens.is_some() || w.shared_prefix_tokens.is_some() {
             let (c, source) = counter_for(w, client).await?;
             (Some(c), Some(source))
-        }
-        None => (None, None),
-    };
+        } else {
+            (None, None)
+        };
+    // Lengths are checked against the engine's count where they were set.
+    let lengths = source.filter(|_| w.prompt_tokens.is_some());
     prepare_with(w, seed, pool, counter.as_deref())
         .await
         .map(|prompts| Prepared {
@@ -133,18 +145,44 @@ pub(crate) async fn prepare_with(
         (None, None) => order.len(),
     }
     .max(1);
+    let estimate = WordCounter {
+        per_word: 1.3,
+        added: 0,
+    };
+    // The prefix and the blank line after it, the same for every prompt.
+    let lead = match w.shared_prefix_tokens {
+        Some(n) => format!(
+            "{}\n\n",
+            shared_prefix(counter.unwrap_or(&estimate), n, seed).await?
+        ),
+        None => String::new(),
+    };
     let mut ratio = 1.3;
     let mut out = Vec::with_capacity(pool);
     for i in 0..pool {
         let base = &w.prompts[order[i % order.len()]];
         let index = i as u64;
+        let mut history = base.history.clone();
         let (text, requested) = match (&w.prompt_tokens, counter) {
             (Some(lengths), Some(counter)) => {
                 let target = lengths.draw(seed, index);
-                let f = fit(counter, target, &base.text, seed, index, &mut ratio).await?;
+                if let Some(n) = w.shared_prefix_tokens {
+                    room_for_request(counter, target, n, &lead, &base.text).await?;
+                }
+                let f = fit(counter, target, &lead, &base.text, seed, index, &mut ratio).await?;
                 (f.text, Some(target))
             }
-            _ => (base.text.clone(), None),
+            // The prefix goes first: before the first turn of a
+            // conversation, else before the prompt as written.
+            _ => match history.first() {
+                Some(first) if !lead.is_empty() => {
+                    let mut turns = history.to_vec();
+                    turns[0] = Turn::new(first.role, format!("{lead}{}", first.content));
+                    history = turns.into();
+                    (base.text.clone(), None)
+                }
+                _ => (format!("{lead}{}", base.text), None),
+            },
         };
         let max_tokens = match &w.output_tokens {
             Some(lengths) => lengths.draw(seed ^ OUTPUT_STREAM, index),
@@ -152,11 +190,48 @@ pub(crate) async fn prepare_with(
         };
         out.push(PreparedPrompt {
             text: text.into(),
+            history,
             max_tokens,
             requested_prompt_tokens: requested,
         });
     }
     Ok(out.into())
+}
+
+/// Corpus text of `tokens` tokens by `counter` (the engine's additions not
+/// counted), read in an order drawn from `seed`: the shared prefix.
+async fn shared_prefix(counter: &dyn Counter, tokens: u32, seed: u64) -> Result<String> {
+    let mut ratio = 1.3;
+    let target = tokens.saturating_add(counter.overhead());
+    let f = fit(counter, target, "", "", seed ^ PREFIX_STREAM, 0, &mut ratio).await?;
+    Ok(f.text)
+}
+
+/// An error unless a prompt of `target` tokens holds the shared prefix of
+/// `prefix` tokens (`lead`, with its blank line) and the whole `request`.
+async fn room_for_request(
+    counter: &dyn Counter,
+    target: u32,
+    prefix: u32,
+    lead: &str,
+    request: &str,
+) -> Result<()> {
+    let whole = counter.count(&format!("{lead}{request}")).await?;
+    if whole <= target {
+        return Ok(());
+    }
+    let shown: String = request.chars().take(60).collect();
+    let more = if shown.len() < request.len() {
+        "..."
+    } else {
+        ""
+    };
+    Err(Error::scenario(format!(
+        "workload.prompt_tokens: a prompt of {target} tokens cannot hold the shared prefix of \
+         {prefix} tokens and the {} tokens of its request (\"{shown}{more}\", with what the \
+         engine adds); give longer prompt_tokens or a shorter shared_prefix_tokens",
+        whole.saturating_sub(prefix)
+    )))
 }
 
 /// Counts with the engine's tokenizer, plus the tokens the engine adds.
@@ -177,6 +252,10 @@ impl Counter for EngineCounter<'_> {
             Ok(u32::try_from(ids.len()).unwrap_or(u32::MAX) + self.added)
         })
     }
+
+    fn overhead(&self) -> u32 {
+        self.added
+    }
 }
 
 /// Counts words: `per_word` tokens each, plus the tokens the engine adds.
@@ -190,6 +269,10 @@ impl Counter for WordCounter {
         let words = text.split_whitespace().count() as f64;
         let n = (words * self.per_word).round() as u32 + self.added;
         Box::pin(async move { Ok(n) })
+    }
+
+    fn overhead(&self) -> u32 {
+        self.added
     }
 }
 
@@ -243,6 +326,7 @@ fn words(text: &str) -> f64 {
 async fn probe(w: &Workload, client: &dyn EngineClient, text: &str) -> Option<u32> {
     let req = GenRequest {
         prompt: text.into(),
+        history: Arc::new([]),
         mode: w.mode,
         max_tokens: 1,
         stream: w.stream,
@@ -306,6 +390,121 @@ mod tests {
         assert_eq!(p.prompts[0].max_tokens, 9);
         let fixed = Workload::chat().output_tokens(Lengths::fixed(33));
         assert!(prepared(&fixed, 1).iter().all(|p| p.max_tokens == 33));
+    }
+
+    fn prepare_err(w: &Workload, seed: u64) -> String {
+        let f = prepare_with(w, seed, 12, Some(&SimCount));
+        futures_util::FutureExt::now_or_never(f)
+            .expect("the counter never waits")
+            .unwrap_err()
+            .to_string()
+    }
+
+    /// The shared prefix of `tokens` under `seed`, after checking that
+    /// every text of `prompts` begins with it and a blank line.
+    fn prefix_of(
+        prompts: &[PreparedPrompt],
+        tokens: u32,
+        seed: u64,
+        text: impl Fn(&PreparedPrompt) -> &str,
+    ) -> String {
+        let f = shared_prefix(&SimCount, tokens, seed);
+        let prefix = futures_util::FutureExt::now_or_never(f).unwrap().unwrap();
+        for p in prompts {
+            assert!(text(p).starts_with(&format!("{prefix}\n\n")), "{}", text(p));
+        }
+        prefix
+    }
+
+    #[test]
+    fn a_shared_prefix_begins_every_fitted_prompt_and_counts_in_its_length() {
+        let w = Workload::rag()
+            .prompt_tokens(300..=600)
+            .shared_prefix_tokens(200);
+        let a = prepared(&w, 7);
+        let prefix = prefix_of(&a, 200, 7, |p| &p.text);
+        assert_eq!(count_tokens(&prefix), 200, "{prefix}");
+        for p in &a {
+            assert_eq!(count_tokens(&p.text), p.requested_prompt_tokens.unwrap());
+        }
+        let rests: std::collections::HashSet<_> = a
+            .iter()
+            .map(|p| p.text[prefix.len()..].to_string())
+            .collect();
+        assert_eq!(
+            rests.len(),
+            a.len(),
+            "the rest differs from prompt to prompt"
+        );
+        assert_eq!(prefix, prefix_of(&prepared(&w, 7), 200, 7, |p| &p.text));
+        assert_ne!(prefix, prefix_of(&prepared(&w, 8), 200, 8, |p| &p.text));
+    }
+
+    #[test]
+    fn without_lengths_the_prefix_goes_before_the_prompts_as_written() {
+        let w = Workload::prompts(["Say hi.", "Name a colour."]).shared_prefix_tokens(50);
+        let a = prepared(&w, 3);
+        let prefix = prefix_of(&a, 50, 3, |p| &p.text);
+        assert_eq!(count_tokens(&prefix), 50);
+        assert!(a.iter().all(|p| p.requested_prompt_tokens.is_none()));
+        let mut asked: Vec<&str> = a.iter().map(|p| &p.text[prefix.len() + 2..]).collect();
+        asked.sort_unstable();
+        asked.dedup();
+        assert_eq!(asked, ["Name a colour.", "Say hi."]);
+        // A conversation gets it before its first turn.
+        let mut conversation = Workload::prompts(["Second?"]).shared_prefix_tokens(50);
+        conversation.prompts = vec![crate::workload::Prompt {
+            text: "Second?".into(),
+            max_tokens: None,
+            history: vec![Turn::new(crate::workload::Role::System, "Be brief.")].into(),
+        }]
+        .into();
+        let c = prepared(&conversation, 3);
+        assert_eq!(&*c[0].text, "Second?");
+        assert_eq!(c[0].history[0].content, format!("{prefix}\n\nBe brief."));
+    }
+
+    #[test]
+    fn a_length_too_short_for_prefix_and_request_is_an_error_naming_both() {
+        let w = Workload::prompts(["Why is the sky blue?"])
+            .prompt_tokens(104)
+            .shared_prefix_tokens(100);
+        let e = prepare_err(&w, 1);
+        assert!(
+            e.contains("a prompt of 104 tokens cannot hold the shared prefix of 100 tokens"),
+            "{e}"
+        );
+        assert!(e.contains("the 6 tokens of its request"), "{e}");
+        let err = w.prompt_tokens(99).validate().unwrap_err().to_string();
+        assert!(
+            err.contains(
+                "a prefix of 100 tokens leaves no room for the request in prompts of 99 tokens"
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn template_cases_go_in_a_seeded_order_each_once() {
+        let cases: Vec<[(&str, String); 1]> = (0..8).map(|i| [("n", i.to_string())]).collect();
+        let w = Workload::template("Count to {n}.", cases);
+        let order = |seed| -> Vec<String> {
+            prepared(&w, seed)[..8]
+                .iter()
+                .map(|p| p.text.to_string())
+                .collect()
+        };
+        let a = order(5);
+        assert_eq!(a, order(5), "the same seed, the same order");
+        assert_ne!(a, order(6));
+        let mut all = a.clone();
+        all.sort();
+        let want: Vec<String> = (0..8).map(|i| format!("Count to {i}.")).collect();
+        assert_eq!(all, want, "each case once");
+        // Fitted like any prompt.
+        let fitted = prepared(&w.clone().prompt_tokens(64), 5);
+        assert!(fitted.iter().all(|p| count_tokens(&p.text) == 64));
+        assert!(fitted[0].text.ends_with(&*a[0]), "{}", fitted[0].text);
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Prompt synthesis to a token count: the user's request, preceded by as
-//! much corpus text as the length needs, fitted by searching on the number
-//! of words against a token counter (the engine's tokenizer, or an
-//! estimate), then padded a token at a time.
+//! much corpus text as the length needs (and by a fixed lead, a shared
+//! prefix, when there is one), fitted by searching on the number of words
+//! against a token counter (the engine's tokenizer, or an estimate), then
+//! padded a token at a time.
 
 use futures_util::future::BoxFuture;
 
@@ -13,6 +14,12 @@ use crate::error::Result;
 pub(crate) trait Counter: Send + Sync {
     /// The token count of `text`.
     fn count<'a>(&'a self, text: &'a str) -> BoxFuture<'a, Result<u32>>;
+
+    /// The tokens `count` adds to any text: those the engine adds to a
+    /// prompt (BOS, its chat template), which are no part of the text.
+    fn overhead(&self) -> u32 {
+        0
+    }
 }
 
 /// Words that pad a prompt by about one token each once whole corpus words
@@ -37,8 +44,10 @@ pub(crate) fn compose(request: &str, corpus: &[Word], units: usize, pad: usize) 
         text.push(' ');
         text.push_str(f);
     }
-    text.push_str("\n\n");
-    text.push_str(request);
+    if !request.is_empty() {
+        text.push_str("\n\n");
+        text.push_str(request);
+    }
     text
 }
 
@@ -50,24 +59,33 @@ pub(crate) struct Fitted {
 }
 
 /// The prompt closest to `target` tokens (exactly `target` whenever the
-/// counter allows it) made from `request` and corpus text read in the
-/// order of prompt `index` under `seed`. `ratio`: tokens per word, a first
-/// guess that each fit refines for the next.
+/// counter allows it) made from `lead` as it is, then `request` and corpus
+/// text read in the order of prompt `index` under `seed`; the whole text
+/// is counted. `ratio`: tokens per word, a first guess that each fit
+/// refines for the next.
 pub(crate) async fn fit(
     counter: &dyn Counter,
     target: u32,
+    lead: &str,
     request: &str,
     seed: u64,
     index: u64,
     ratio: &mut f64,
 ) -> Result<Fitted> {
     let asked = request.split_whitespace().count();
+    // The lead's tokens, which the words need not make.
+    let base = if lead.is_empty() {
+        0
+    } else {
+        counter.count(lead).await?
+    };
+    let words_target = target.saturating_sub(base).max(1);
     // Enough corpus for the longest guess; the search never reads past it.
-    let needed = (f64::from(target) / ratio.max(0.2) * 2.0) as usize + asked + 64;
+    let needed = (f64::from(words_target) / ratio.max(0.2) * 2.0) as usize + asked + 64;
     let corpus: Vec<Word> = corpus::words(seed, index).take(needed).collect();
     let most = corpus.len() + asked;
     let count = |units: usize, pad: usize| {
-        let text = compose(request, &corpus, units, pad);
+        let text = format!("{lead}{}", compose(request, &corpus, units, pad));
         async move {
             let tokens = counter.count(&text).await?;
             Ok::<_, crate::Error>(Fitted { text, tokens })
@@ -76,16 +94,16 @@ pub(crate) async fn fit(
     // Largest word count known to fit, smallest known to overshoot.
     let mut under: Option<(usize, Fitted)> = None;
     let mut over: Option<usize> = None;
-    let mut units = ((f64::from(target) / *ratio).round() as usize).clamp(1, most);
+    let mut units = ((f64::from(words_target) / *ratio).round() as usize).clamp(1, most);
     for _ in 0..24 {
         let f = count(units, 0).await?;
         if f.tokens == target {
-            learn(ratio, units, f.tokens);
+            learn(ratio, units, f.tokens.saturating_sub(base));
             return Ok(f);
         }
         if f.tokens < target {
             if under.as_ref().is_none_or(|(u, _)| units > *u) {
-                learn(ratio, units, f.tokens);
+                learn(ratio, units, f.tokens.saturating_sub(base));
                 under = Some((units, f));
             }
         } else {
@@ -150,6 +168,10 @@ mod tests {
         fn count<'a>(&'a self, text: &'a str) -> BoxFuture<'a, Result<u32>> {
             Box::pin(async move { Ok(count_tokens(text) + self.0) })
         }
+
+        fn overhead(&self) -> u32 {
+            self.0
+        }
     }
 
     fn block<T>(f: impl std::future::Future<Output = T>) -> T {
@@ -166,6 +188,7 @@ mod tests {
             let f = block(fit(
                 &SimCount(0),
                 target,
+                "",
                 "Why is the sky blue?",
                 1,
                 i as u64,
@@ -183,9 +206,38 @@ mod tests {
     #[test]
     fn a_target_below_the_template_gets_the_shortest_prompt() {
         let mut ratio = 1.3;
-        let f = block(fit(&SimCount(11), 5, "Hello there", 1, 0, &mut ratio)).unwrap();
+        let f = block(fit(&SimCount(11), 5, "", "Hello there", 1, 0, &mut ratio)).unwrap();
         assert_eq!(f.text, "Hello");
         assert_eq!(f.tokens, 12);
+    }
+
+    #[test]
+    fn a_lead_is_kept_as_it_is_and_counted_in_the_length() {
+        let lead = "The same words begin every prompt, whatever follows them.\n\n";
+        let mut ratio = 1.3;
+        for (i, target) in [30u32, 64, 500, 2000].into_iter().enumerate() {
+            let f = block(fit(
+                &SimCount(11),
+                target,
+                lead,
+                "Why?",
+                1,
+                i as u64,
+                &mut ratio,
+            ))
+            .unwrap();
+            assert!(f.text.starts_with(lead), "{}", f.text);
+            assert!(f.text.ends_with("Why?"), "{}", f.text);
+            assert_eq!((f.tokens, count_tokens(&f.text) + 11), (target, target));
+        }
+    }
+
+    #[test]
+    fn text_without_a_request_is_corpus_text_alone() {
+        let mut ratio = 1.3;
+        let f = block(fit(&SimCount(0), 300, "", "", 5, 0, &mut ratio)).unwrap();
+        assert_eq!(count_tokens(&f.text), 300);
+        assert!(!f.text.ends_with('\n'), "{:?}", f.text);
     }
 
     #[test]

@@ -170,6 +170,7 @@ pub(crate) fn run(args: RequestArgs) -> Result<ExitCode, String> {
     let prompt = prompt(&args)?;
     let req = GenRequest {
         prompt: prompt.into(),
+        history: std::sync::Arc::new([]),
         mode: if args.completion {
             Mode::Completion
         } else {
