@@ -481,6 +481,7 @@ fn ctrl_c_keeps_every_finished_request() {
 mod baselines;
 mod crash;
 mod disk_full;
+mod endurance;
 mod launch;
 mod monitor;
 mod reports;

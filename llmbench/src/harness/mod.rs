@@ -383,7 +383,8 @@ impl Shared {
     fn simulator_url(&self) -> Result<(String, String)> {
         let mut sim = lock(&self.sim);
         if sim.is_none() {
-            *sim = Some(Simulator::start(SimConfig::new())?);
+            // No truth kept: an endurance run against it must not grow.
+            *sim = Some(Simulator::start(SimConfig::new().record_truth(false))?);
         }
         let s = sim
             .as_ref()

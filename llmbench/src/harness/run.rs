@@ -15,7 +15,7 @@ use crate::engine::{self, Engine, Timeouts};
 use crate::error::{Error, ErrorKind, Result};
 use crate::load::executor::{self, Plan};
 use crate::measure::{client_cpu, Aggregate, RequestRecord, Summary};
-use crate::monitor::correlation::{self, RequestPoint};
+use crate::monitor::correlation::{self, Timeline};
 use crate::monitor::sampler;
 use crate::report::JsonlWriter;
 use crate::workload::prepare;
@@ -80,8 +80,8 @@ struct WriterOutcome {
     /// Records this trial appended to `requests.jsonl`.
     written: u64,
     samples: crate::measure::Samples,
-    /// When each request's output came (only when monitored).
-    points: Vec<RequestPoint>,
+    /// When the requests' output came, binned (only when monitored).
+    timeline: Timeline,
     prompt_lengths: PromptLengths,
 }
 
@@ -105,7 +105,7 @@ impl WriterOutcome {
             write_error: None,
             written: 0,
             samples: crate::measure::Samples::default(),
-            points: Vec::new(),
+            timeline: Timeline::default(),
             prompt_lengths,
         }
     }
@@ -145,7 +145,7 @@ fn spawn_writer(
                         .or_insert_with(|| err.message.clone());
                 }
                 if points {
-                    out.points.push(RequestPoint::of(&record));
+                    out.timeline.add(&record);
                 }
                 if keep {
                     out.records.push(record);
@@ -331,7 +331,7 @@ pub(crate) async fn execute(setup: TrialSetup) -> (Result<TrialRun>, Option<Json
             .summary()
             .with_client_cpu(cpu)
             .with_monitor(monitored.map(|(mut m, rows)| {
-                m.correlation = correlation::correlate(&rows, &outcome.points);
+                m.correlation = correlation::correlate(&rows, &outcome.timeline);
                 m
             })),
         first_errors: outcome.first_errors,

@@ -48,6 +48,99 @@ impl RequestPoint {
     }
 }
 
+/// The first width of a [`Timeline`]'s bins, seconds.
+const FIRST_BIN_S: f64 = 0.01;
+/// The most bins a [`Timeline`] holds; past it, neighbours merge and the
+/// width doubles, so its memory is bounded however long the run.
+const MOST_BINS: usize = 1 << 15;
+
+/// The requests' output over the trial's time, in bins: tokens by when
+/// their request ended, TTFTs by when their first token came. Its size
+/// depends on the trial's length, never on its number of requests (an
+/// endurance run's memory stays flat).
+#[derive(Clone, Debug)]
+pub struct Timeline {
+    width_s: f64,
+    bins: Vec<Bin>,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Bin {
+    tokens: u64,
+    ttft_sum_ms: f64,
+    firsts: u64,
+}
+
+impl Default for Timeline {
+    fn default() -> Self {
+        Timeline {
+            width_s: FIRST_BIN_S,
+            bins: Vec::new(),
+        }
+    }
+}
+
+impl Timeline {
+    /// Count `record` in.
+    pub fn add(&mut self, record: &RequestRecord) {
+        self.add_point(RequestPoint::of(record));
+    }
+
+    /// Count `p` in.
+    pub fn add_point(&mut self, p: RequestPoint) {
+        if let Some(bin) = self.bin(p.end_s) {
+            bin.tokens += u64::from(p.output_tokens);
+        }
+        if let (Some(t), Some(ttft)) = (p.first_token_s, p.ttft_ms) {
+            if let Some(bin) = self.bin(t) {
+                bin.ttft_sum_ms += ttft;
+                bin.firsts += 1;
+            }
+        }
+    }
+
+    /// The bin of time `t_s`, made (and the bins widened) as needed.
+    fn bin(&mut self, t_s: f64) -> Option<&mut Bin> {
+        if !t_s.is_finite() || t_s < 0.0 {
+            return None;
+        }
+        let mut index = (t_s / self.width_s) as usize;
+        while index >= MOST_BINS {
+            self.widen();
+            index = (t_s / self.width_s) as usize;
+        }
+        if index >= self.bins.len() {
+            self.bins.resize(index + 1, Bin::default());
+        }
+        self.bins.get_mut(index)
+    }
+
+    /// Merge neighbouring bins: twice the width, half the bins.
+    fn widen(&mut self) {
+        self.bins = self
+            .bins
+            .chunks(2)
+            .map(|pair| {
+                pair.iter().fold(Bin::default(), |a, b| Bin {
+                    tokens: a.tokens + b.tokens,
+                    ttft_sum_ms: a.ttft_sum_ms + b.ttft_sum_ms,
+                    firsts: a.firsts + b.firsts,
+                })
+            })
+            .collect();
+        self.width_s *= 2.0;
+    }
+
+    /// Each bin with its middle, seconds since `t0`.
+    fn by_time(&self) -> impl Iterator<Item = (f64, &Bin)> {
+        let w = self.width_s;
+        self.bins
+            .iter()
+            .enumerate()
+            .map(move |(i, b)| ((i as f64 + 0.5) * w, b))
+    }
+}
+
 /// How one series moved with the requests.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Correlation {
@@ -69,30 +162,26 @@ pub fn correlated(column: &str) -> bool {
 }
 
 /// The correlations of every [`correlated`] series in `rows` (`t_s` and
-/// the sample) with `points`.
-pub fn correlate(
-    rows: &[(f64, Readings)],
-    points: &[RequestPoint],
-) -> BTreeMap<String, Correlation> {
+/// the sample) with the requests' output in `timeline`. Each interval
+/// counts the bins whose middle falls in it.
+pub fn correlate(rows: &[(f64, Readings)], timeline: &Timeline) -> BTreeMap<String, Correlation> {
     // Interval i runs from the sample before (or t0) to sample i.
     let mut tps = Vec::with_capacity(rows.len());
     let mut ttft = Vec::with_capacity(rows.len());
     let mut start = 0.0;
+    let mut bins = timeline.by_time().peekable();
     for (end, _) in rows {
-        let within = |t: f64| t > start && t <= *end;
-        let tokens: u64 = points
-            .iter()
-            .filter(|p| within(p.end_s))
-            .map(|p| u64::from(p.output_tokens))
-            .sum();
+        let (mut tokens, mut ttft_sum, mut firsts) = (0u64, 0.0, 0u64);
+        // Bins come in time order: each is counted once, in the first
+        // interval that ends after its middle.
+        while let Some((_, bin)) = bins.next_if(|(mid, _)| *mid <= *end) {
+            tokens += bin.tokens;
+            ttft_sum += bin.ttft_sum_ms;
+            firsts += bin.firsts;
+        }
         let span = end - start;
         tps.push((span > 0.0).then(|| tokens as f64 / span));
-        let firsts: Vec<f64> = points
-            .iter()
-            .filter(|p| p.first_token_s.is_some_and(within))
-            .filter_map(|p| p.ttft_ms)
-            .collect();
-        ttft.push((!firsts.is_empty()).then(|| firsts.iter().sum::<f64>() / firsts.len() as f64));
+        ttft.push((firsts > 0).then(|| ttft_sum / firsts as f64));
         start = *end;
     }
     let mut columns: Vec<&str> = rows
@@ -159,6 +248,29 @@ mod tests {
         }
     }
 
+    fn timeline(points: &[RequestPoint]) -> Timeline {
+        let mut t = Timeline::default();
+        for p in points {
+            t.add_point(*p);
+        }
+        t
+    }
+
+    #[test]
+    fn a_long_timeline_widens_its_bins_and_keeps_every_token() {
+        let mut t = Timeline::default();
+        let mut total = 0;
+        for i in 0..2_000u32 {
+            let at = f64::from(i); // 2,000 s: far past the first bins
+            t.add_point(point(at, 10.0, at + 0.5, 3));
+            total += 3;
+        }
+        assert!(t.bins.len() <= MOST_BINS);
+        assert!(t.width_s > FIRST_BIN_S);
+        assert_eq!(t.bins.iter().map(|b| b.tokens).sum::<u64>(), total);
+        assert_eq!(t.bins.iter().map(|b| b.firsts).sum::<u64>(), 2_000);
+    }
+
     #[test]
     fn a_growing_queue_goes_with_slower_first_tokens_and_fewer_tokens() {
         let rows = [row(1.0, 0.0), row(2.0, 2.0), row(3.0, 4.0), row(4.0, 6.0)];
@@ -168,7 +280,7 @@ mod tests {
             point(2.5, 300.0, 2.9, 200),
             point(3.5, 400.0, 3.9, 100),
         ];
-        let c = correlate(&rows, &points);
+        let c = correlate(&rows, &timeline(&points));
         assert_eq!(c.keys().collect::<Vec<_>>(), ["engine_requests_waiting"]);
         let waiting = &c["engine_requests_waiting"];
         assert_eq!(waiting.intervals, 4);
@@ -183,12 +295,12 @@ mod tests {
     fn too_few_intervals_or_a_flat_series_give_no_figure() {
         let rows = [row(1.0, 1.0), row(2.0, 2.0)];
         let points = [point(0.5, 100.0, 0.9, 4), point(1.5, 200.0, 1.9, 3)];
-        let c = correlate(&rows, &points);
+        let c = correlate(&rows, &timeline(&points));
         assert_eq!(c["engine_requests_waiting"].ttft, None);
         let flat = [row(1.0, 3.0), row(2.0, 3.0), row(3.0, 3.0)];
-        let c = correlate(&flat, &points);
+        let c = correlate(&flat, &timeline(&points));
         assert_eq!(c["engine_requests_waiting"].output_tps, None);
-        assert!(correlate(&[], &points).is_empty());
+        assert!(correlate(&[], &timeline(&points)).is_empty());
     }
 
     #[test]
