@@ -47,6 +47,7 @@ struct WorkloadSpec {
     multi_turn: Option<bool>,
     prompt_tokens: Option<LengthsValue>,
     shared_prefix_tokens: Option<u32>,
+    tokenizer_json: Option<PathBuf>,
     output_tokens: Option<LengthsValue>,
     max_tokens: Option<u32>,
     mode: Option<Mode>,
@@ -217,6 +218,9 @@ impl WorkloadSpec {
         };
         if let Some(l) = self.prompt_tokens {
             w = w.prompt_tokens(l.0);
+        }
+        if let Some(path) = self.tokenizer_json {
+            w = w.tokenizer_json(dir.join(path));
         }
         if let Some(n) = self.shared_prefix_tokens {
             w = w.shared_prefix_tokens(n);

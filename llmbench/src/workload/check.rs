@@ -11,9 +11,11 @@ use crate::measure::RequestRecord;
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct PromptLengths {
     /// How the requested lengths were measured (`tokenizer`: exact;
+    /// `tokenizer_file`: exact when the file is the engine's tokenizer;
     /// `calibrated`, `estimate`: client-side estimates).
     pub source: Option<LengthSource>,
-    /// True unless the engine's tokenizer measured the lengths.
+    /// True unless a tokenizer (the engine's, or a file) measured the
+    /// lengths.
     pub estimated: bool,
     /// Requests with both a requested and a reported prompt length.
     pub requests: u64,
@@ -34,7 +36,10 @@ impl PromptLengths {
     pub(crate) fn new(source: Option<LengthSource>) -> Self {
         PromptLengths {
             source,
-            estimated: source != Some(LengthSource::Tokenizer),
+            estimated: !matches!(
+                source,
+                Some(LengthSource::Tokenizer | LengthSource::TokenizerFile)
+            ),
             ..PromptLengths::default()
         }
     }

@@ -10,6 +10,7 @@ pub(crate) mod prepare;
 mod preset;
 mod synth;
 mod template;
+mod tokenizer_file;
 pub(crate) mod turns;
 
 use std::sync::Arc;
@@ -76,6 +77,9 @@ pub struct Workload {
     pub(crate) sample: Option<usize>,
     /// Begin every prompt with the same corpus text of this many tokens.
     pub(crate) shared_prefix_tokens: Option<u32>,
+    /// Count prompt tokens with this `tokenizer.json` where the engine has
+    /// no tokenize endpoint.
+    pub(crate) tokenizer_file: Option<std::path::PathBuf>,
     /// Why the prompts could not be made (a template's error), reported
     /// when the scenario is validated.
     pub(crate) invalid: Option<String>,
@@ -111,6 +115,7 @@ impl Workload {
             exact_output: false,
             sample: None,
             shared_prefix_tokens: None,
+            tokenizer_file: None,
             invalid: None,
         }
     }
@@ -177,6 +182,25 @@ impl Workload {
     /// ```
     pub fn shared_prefix_tokens(mut self, tokens: u32) -> Self {
         self.shared_prefix_tokens = Some(tokens);
+        self
+    }
+
+    /// Count prompt tokens with the Hugging Face `tokenizer.json` at `path`
+    /// (the model's own, from its repository) where the engine has no
+    /// tokenize endpoint (Ollama, TGI here): the prompt lengths of
+    /// [`Workload::prompt_tokens`] are then exact whenever the file is the
+    /// engine's tokenizer; the tokens its chat template or BOS adds are
+    /// measured by a probe request. An engine's own tokenizer still comes
+    /// first. Needs the `tokenizer-json` feature (on by default).
+    ///
+    /// ```no_run
+    /// use llmbench::prelude::*;
+    /// let w = Workload::rag()
+    ///     .prompt_tokens(2048)
+    ///     .tokenizer_json("models/llama-3.1-8b/tokenizer.json");
+    /// ```
+    pub fn tokenizer_json(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.tokenizer_file = Some(path.into());
         self
     }
 
@@ -312,6 +336,15 @@ impl Workload {
         }
         if let Some(l) = &self.output_tokens {
             l.validate("workload.output_tokens")?;
+        }
+        if let Some(path) = &self.tokenizer_file {
+            tokenizer_file::available(path)?;
+            if !path.is_file() {
+                return Err(Error::scenario(format!(
+                    "workload.tokenizer_json: {}: no such file",
+                    path.display()
+                )));
+            }
         }
         Ok(())
     }

@@ -33,6 +33,11 @@ pub enum LengthSource {
     /// The engine's tokenize endpoint, with the tokens its chat template or
     /// BOS adds measured by a probe request: exact.
     Tokenizer,
+    /// A local `tokenizer.json` the workload names (the engine has no
+    /// tokenize endpoint), with the tokens the chat template or BOS adds
+    /// measured by a probe request: exact when the file is the engine's
+    /// tokenizer, which the reported lengths show.
+    TokenizerFile,
     /// No tokenizer; words per token and the template's tokens measured
     /// from the prompt tokens the engine reported for two probe requests:
     /// an estimate.
@@ -298,6 +303,14 @@ async fn counter_for<'a>(
             .map_or(0, |reported| reported.saturating_sub(own));
         let counter = EngineCounter { client, added };
         return Ok((Box::new(counter), LengthSource::Tokenizer));
+    }
+    if let Some(path) = &w.tokenizer_file {
+        let mut counter = super::tokenizer_file::FileCounter::load(path)?;
+        let own = counter.own_count(PROBE_LONG)?;
+        counter.added = probe(w, client, PROBE_LONG)
+            .await
+            .map_or(0, |reported| reported.saturating_sub(own));
+        return Ok((Box::new(counter), LengthSource::TokenizerFile));
     }
     let short = probe(w, client, PROBE_SHORT).await;
     let long = probe(w, client, PROBE_LONG).await;
