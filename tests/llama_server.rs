@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use llmbench::engine::launch::{LaunchSpec, Launched};
 use llmbench::harness::run_once;
-use llmbench::measure::{PromptScaling, RequestRecord, TimingSource};
+use llmbench::measure::{PromptScaling, RequestRecord};
 use llmbench::prelude::*;
 use serde_json::Value;
 
@@ -268,34 +268,64 @@ fn openai_chat_route_agrees_with_the_server_and_its_metrics() {
 fn rag_prompts_are_within_one_percent_of_the_requested_tokens() {
     // One slot with room for the longest prompt and its answer.
     let (engine, url, _) = launch_with("rag", &["-c", "4608", "--parallel", "1"]);
-    let spec: Engine = format!("llamacpp={url}").parse().unwrap();
-    // One result set per length, as `Workload::rag().prompt_tokens([1024,
-    // 2048, 4096])` gives under `cargo bench`.
-    let mut steps = Vec::new();
-    for want in [1024u32, 2048, 4096] {
-        let bench = Bench::new()
-            .workload(Workload::rag().prompt_tokens(want).max_tokens(4))
-            .load(Load::users(1).requests(2));
-        let run = run_once("rag", &bench, &spec).unwrap_or_else(|e| panic!("{}", e.chain()));
-        assert_eq!(run.records.len(), 2);
+    // The fixture's `seq_rag_lengths`: `Workload::rag().prompt_tokens([1024,
+    // 2048, 4096])` run by the harness as `cargo bench` runs it.
+    let out_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("llama-server-rag-runs");
+    let _ = std::fs::remove_dir_all(&out_dir);
+    let out = Command::new(FIXTURE)
+        .args(["--bench", "--exact", "seq_rag_lengths/llama", "--engine"])
+        .arg(format!("llamacpp={url},name=llama"))
+        .arg("--out")
+        .arg(&out_dir)
+        .env_remove("LLMBENCH_ENGINE")
+        .env_remove("LLMBENCH_ENGINES")
+        .output()
+        .unwrap();
+    let t = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("{t}");
+    assert!(out.status.success(), "{t}");
+    let dirs: Vec<_> = std::fs::read_dir(&out_dir).unwrap().collect();
+    assert_eq!(dirs.len(), 1, "one run directory");
+    let dir = dirs.into_iter().next().unwrap().unwrap().path();
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    let trials = summary["trials"].as_array().unwrap();
+    // Three result sets, one per length.
+    let steps: Vec<&str> = trials.iter().map(|t| t["step"].as_str().unwrap()).collect();
+    assert_eq!(
+        steps,
+        [
+            "1024 prompt tokens",
+            "2048 prompt tokens",
+            "4096 prompt tokens"
+        ]
+    );
+    for (trial, want) in trials.iter().zip([1024u32, 2048, 4096]) {
+        assert_eq!(trial["status"], "ok", "{trial}");
+        let lengths = &trial["workload"]["prompt_lengths"];
+        assert_eq!(lengths["source"], "tokenizer", "{lengths}");
+        assert_eq!(lengths["requests"], 2, "{lengths}");
+        let ratio = lengths["max_error_ratio"].as_f64().unwrap();
+        assert!(
+            ratio <= 0.01,
+            "asked for {want} prompt tokens, the server counted {} (max error {ratio})",
+            lengths["reported_mean"]
+        );
+        eprintln!(
+            "rag: asked for {want} prompt tokens, the server counted {} on average",
+            lengths["reported_mean"]
+        );
         // llama-server times its own prompt processing.
-        let processing = run.summary.use_case.prompt_processing.clone().unwrap();
-        assert_eq!(processing.source, TimingSource::Server, "{processing:?}");
-        steps.push((want, run.summary.clone()));
-        for r in &run.records {
-            assert!(r.success, "{:?}", r.error);
-            assert_eq!(r.requested_prompt_tokens, Some(want));
-            let got = r.prompt_tokens.expect("llama-server reports prompt tokens");
-            let error = (f64::from(got) - f64::from(want)).abs() / f64::from(want);
-            assert!(
-                error <= 0.01,
-                "asked for {want} prompt tokens, the server counted {got}"
-            );
-            eprintln!("rag: asked for {want} prompt tokens, the server counted {got}");
-        }
+        let processing = &trial["use_case"]["prompt_processing"];
+        assert_eq!(processing["source"], "server", "{processing}");
     }
     // Longer prompts take longer to process: TTFT rises with length.
-    let scaling = PromptScaling::new("rag", "llama-server", &steps);
+    let scaling: PromptScaling =
+        serde_json::from_value(summary["prompt_scaling"][0].clone()).unwrap();
     eprintln!("rag: {}", scaling.describe());
     let line = scaling.ttft_p50_vs_prompt_tokens.unwrap();
     assert_eq!(line.points, 3);
