@@ -15,6 +15,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test that cannot proceed should panic
 
+use std::ffi::{OsStr, OsString};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -99,6 +100,40 @@ fn launch_with(tag: &str, slots: &[&str]) -> (Launched, String, String) {
         .unwrap_or_else(|e| panic!("{}", e.chain()));
     let model = model.file_name().unwrap().to_str().unwrap().to_string();
     (engine, url, model)
+}
+
+/// Run the fixture bench binary with `args` and `--out out_dir`, the
+/// engines named only by `args`, `LLAMA_SERVER` set to `server`; assert it
+/// passed and return its output and its run directory.
+fn bench_run(args: &[&OsStr], out_dir: &Path, server: Option<&Path>) -> (String, PathBuf) {
+    let _ = std::fs::remove_dir_all(out_dir);
+    let mut command = Command::new(FIXTURE);
+    command
+        .args(args)
+        .arg("--out")
+        .arg(out_dir)
+        .env_remove("LLMBENCH_ENGINE")
+        .env_remove("LLMBENCH_ENGINES");
+    if let Some(server) = server {
+        command.env("LLAMA_SERVER", server);
+    }
+    let out = command.output().unwrap();
+    let t = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("{t}");
+    assert!(out.status.success(), "{t}");
+    let dirs: Vec<_> = std::fs::read_dir(out_dir).unwrap().collect();
+    assert_eq!(dirs.len(), 1, "one run directory");
+    let dir = dirs.into_iter().next().unwrap().unwrap().path();
+    (t, dir)
+}
+
+/// The `summary.json` of run directory `dir`.
+fn summary_of(dir: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap()
 }
 
 fn bench(workload: Workload) -> Bench {
@@ -271,28 +306,14 @@ fn rag_prompts_are_within_one_percent_of_the_requested_tokens() {
     // The fixture's `seq_rag_lengths`: `Workload::rag().prompt_tokens([1024,
     // 2048, 4096])` run by the harness as `cargo bench` runs it.
     let out_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("llama-server-rag-runs");
-    let _ = std::fs::remove_dir_all(&out_dir);
-    let out = Command::new(FIXTURE)
-        .args(["--bench", "--exact", "seq_rag_lengths/llama", "--engine"])
-        .arg(format!("llamacpp={url},name=llama"))
-        .arg("--out")
-        .arg(&out_dir)
-        .env_remove("LLMBENCH_ENGINE")
-        .env_remove("LLMBENCH_ENGINES")
-        .output()
-        .unwrap();
-    let t = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    let engine_spec = OsString::from(format!("llamacpp={url},name=llama"));
+    let args = ["--bench", "--exact", "seq_rag_lengths/llama", "--engine"].map(OsStr::new);
+    let (_, dir) = bench_run(
+        &[&args[..], &[engine_spec.as_os_str()]].concat(),
+        &out_dir,
+        None,
     );
-    eprintln!("{t}");
-    assert!(out.status.success(), "{t}");
-    let dirs: Vec<_> = std::fs::read_dir(&out_dir).unwrap().collect();
-    assert_eq!(dirs.len(), 1, "one run directory");
-    let dir = dirs.into_iter().next().unwrap().unwrap().path();
-    let summary: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    let summary = summary_of(&dir);
     let trials = summary["trials"].as_array().unwrap();
     // Three result sets, one per length.
     let steps: Vec<&str> = trials.iter().map(|t| t["step"].as_str().unwrap()).collect();
@@ -403,38 +424,24 @@ fn the_harness_launches_llama_server_and_both_routes_agree_with_it() {
     .concat();
     std::fs::write(&engines, text).unwrap();
     let out_dir = work.join("runs");
-    let out = Command::new(FIXTURE)
-        .args([
-            "--bench",
-            "ok_chat",
-            "--monitor-interval",
-            "0.2",
-            "--engines",
-        ])
-        .arg(&engines)
-        .arg("--out")
-        .arg(&out_dir)
-        .env_remove("LLMBENCH_ENGINE")
-        .env_remove("LLMBENCH_ENGINES")
-        .env("LLAMA_SERVER", &server)
-        .output()
-        .unwrap();
-    let t = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    let args = [
+        "--bench",
+        "ok_chat",
+        "--monitor-interval",
+        "0.2",
+        "--engines",
+    ]
+    .map(OsStr::new);
+    let (t, dir) = bench_run(
+        &[&args[..], &[engines.as_os_str()]].concat(),
+        &out_dir,
+        Some(&server),
     );
-    eprintln!("{t}");
-    assert!(out.status.success(), "{t}");
     let all_ok = format!("[{OK_CHAT_REQUESTS}/{OK_CHAT_REQUESTS} ok");
     for trial in ["ok_chat/llama ", "ok_chat/llama-v1 "] {
         let line = t.lines().find(|l| l.contains(trial)).unwrap();
         assert!(line.contains(&all_ok), "{line}");
     }
-    let dirs: Vec<_> = std::fs::read_dir(&out_dir).unwrap().collect();
-    assert_eq!(dirs.len(), 1, "one run directory");
-    let dir = dirs.into_iter().next().unwrap().unwrap().path();
-
     let records: Vec<RequestRecord> = std::fs::read_to_string(dir.join("requests.jsonl"))
         .unwrap()
         .lines()
@@ -462,8 +469,7 @@ fn the_harness_launches_llama_server_and_both_routes_agree_with_it() {
         OK_CHAT_REQUESTS,
     );
 
-    let summary: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    let summary = summary_of(&dir);
     let trials = summary["trials"].as_array().unwrap();
     assert_eq!(trials.len(), 2);
     for trial in trials {
@@ -518,37 +524,23 @@ fn the_harness_launches_llama_server_and_both_routes_agree_with_it() {
 /// client's figures with the engine's queue and KV cache.
 fn correlations_over_a_longer_run(server: &Path, engines: &Path, work: &Path) {
     let out_dir = work.join("runs-long");
-    let out = Command::new(FIXTURE)
-        .args([
-            "--bench",
-            "--exact",
-            "slow/llama",
-            "--duration-scale",
-            "0.1",
-        ])
-        .args(["--monitor-interval", "0.2", "--engines"])
-        .arg(engines)
-        .arg("--out")
-        .arg(&out_dir)
-        .env_remove("LLMBENCH_ENGINE")
-        .env_remove("LLMBENCH_ENGINES")
-        .env("LLAMA_SERVER", server)
-        .output()
-        .unwrap();
-    let t = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    let args = [
+        "--bench",
+        "--exact",
+        "slow/llama",
+        "--duration-scale",
+        "0.1",
+        "--monitor-interval",
+        "0.2",
+        "--engines",
+    ]
+    .map(OsStr::new);
+    let (_, dir) = bench_run(
+        &[&args[..], &[engines.as_os_str()]].concat(),
+        &out_dir,
+        Some(server),
     );
-    assert!(out.status.success(), "{t}");
-    let dir = std::fs::read_dir(&out_dir)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
-    let summary: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    let summary = summary_of(&dir);
     let correlation = &summary["trials"][0]["monitor"]["correlation"];
     let figures: Vec<f64> = correlation
         .as_object()

@@ -89,12 +89,13 @@ impl Counter for FileCounter {
     }
 }
 
-#[cfg(all(test, feature = "tokenizer-json"))]
+#[cfg(test)]
 mod tests {
     use super::*;
 
     /// A word-level tokenizer that counts as the simulator does: each run
     /// of letters and digits one token, each other visible character one.
+    #[cfg(feature = "tokenizer-json")]
     const SIM_LIKE: &str = r#"{
       "version": "1.0", "truncation": null, "padding": null, "added_tokens": [],
       "normalizer": null,
@@ -104,6 +105,7 @@ mod tests {
       "model": {"type": "WordLevel", "vocab": {"[UNK]": 0}, "unk_token": "[UNK]"}
     }"#;
 
+    #[cfg(feature = "tokenizer-json")]
     #[test]
     fn a_tokenizer_file_counts_and_a_bad_one_is_named() {
         let dir = std::env::temp_dir().join(format!("llmbench-tok-{}", std::process::id()));
