@@ -122,40 +122,9 @@ mod tests {
     use crate::slo::{Slo, SloChain};
     use std::time::Duration;
 
+    /// A record sent at 0 with the given figures (any token count).
     fn record(ttft: f64, e2e: f64, gaps: &[f64], tokens: u32) -> RequestRecord {
-        RequestRecord {
-            scenario: "s".into(),
-            step: None,
-            engine: "e".into(),
-            model: "m".into(),
-            request_id: 0,
-            user: 0,
-            response_id: None,
-            success: true,
-            scheduled_ms: 0.0,
-            sent_ms: 0.0,
-            schedule_lag_ms: 0.0,
-            ttfb_ms: Some(ttft),
-            ttft_ms: Some(ttft),
-            ttfs_ms: None,
-            e2e_latency_ms: e2e,
-            itl_ms: gaps.to_vec(),
-            itl_mean_ms: None,
-            tpot_ms: (tokens >= 2).then(|| (e2e - ttft) / f64::from(tokens - 1)),
-            prompt_tokens: Some(10),
-            requested_prompt_tokens: None,
-            output_tokens: Some(tokens),
-            output_tokens_estimated: false,
-            content_chunks: tokens,
-            output_tps: None,
-            finish_reason: None,
-            error: None,
-            slo_met: None,
-            server: Default::default(),
-            latency_from_schedule: false,
-            warmup: false,
-            retries: 0,
-        }
+        crate::measure::test_support::record(0.0, ttft, e2e, gaps, tokens)
     }
 
     fn thresholds(slo: &Slo) -> Vec<SloThreshold> {

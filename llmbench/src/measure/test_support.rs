@@ -3,7 +3,7 @@
 use super::RequestRecord;
 
 /// A successful record sent (and scheduled) at `sent` ms with the given
-/// TTFT, end-to-end latency, gaps and output tokens (at least 2).
+/// TTFT, end-to-end latency, gaps and output tokens (a TPOT from 2 on).
 pub(crate) fn record(sent: f64, ttft: f64, e2e: f64, gaps: &[f64], tokens: u32) -> RequestRecord {
     RequestRecord {
         scenario: "s".into(),
@@ -23,7 +23,7 @@ pub(crate) fn record(sent: f64, ttft: f64, e2e: f64, gaps: &[f64], tokens: u32) 
         e2e_latency_ms: e2e,
         itl_ms: gaps.to_vec(),
         itl_mean_ms: None,
-        tpot_ms: Some((e2e - ttft) / f64::from(tokens - 1)),
+        tpot_ms: (tokens >= 2).then(|| (e2e - ttft) / f64::from(tokens - 1)),
         prompt_tokens: Some(10),
         requested_prompt_tokens: None,
         output_tokens: Some(tokens),
