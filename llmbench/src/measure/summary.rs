@@ -362,6 +362,14 @@ impl Aggregate {
         }
     }
 
+    /// This aggregate judged by `thresholds` from now on: for an aggregate
+    /// rebuilt from states (shards), whose good-request counts were judged
+    /// by the same thresholds when its records were added.
+    pub fn judged_by(mut self, thresholds: Vec<SloThreshold>) -> Self {
+        self.slos = thresholds;
+        self
+    }
+
     /// This aggregate, also split by the phases of `load`'s ramp or spike
     /// (each phase judged by the same SLOs), with the recovery after a
     /// spike; a steady load has no phases.

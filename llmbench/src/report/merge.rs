@@ -8,12 +8,14 @@ use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use super::histograms::{self, HistogramFile, HistogramSet};
 use super::meta::{RunMeta, ShardInfo};
 use super::{load_meta, load_run, Cost, RunData, TrialStatus, TrialSummary, Written};
 use crate::error::{Error, Result};
 use crate::measure::Aggregate;
+use crate::slo::SloThreshold;
 
 /// Shard start times further apart than this make the merged timeline
 /// (throughput, duration) doubtful; the merge warns.
@@ -196,7 +198,10 @@ pub(crate) fn merge_runs(
                 None => agg = Some(one),
             }
         }
-        let agg = agg.unwrap_or_default();
+        // Every shard judged its requests by the scenario's thresholds (its
+        // good-request counts are summed): the merged figures are judged
+        // by them too.
+        let agg = agg.unwrap_or_default().judged_by(thresholds(template));
         let trials: Vec<&TrialSummary> = runs
             .iter()
             .filter_map(|r| r.data.trials.iter().find(|t| key(t) == k))
@@ -211,17 +216,26 @@ pub(crate) fn merge_runs(
             .min()
             .unwrap_or_default();
         merged.engine_pid = None;
+        // A shard that failed only its SLOs is judged again, merged.
+        let own_status = |t: &TrialSummary| {
+            if failed_only_slos(t) {
+                TrialStatus::Ok
+            } else {
+                t.status
+            }
+        };
         merged.status = trials
             .iter()
-            .map(|t| t.status)
+            .map(|t| own_status(t))
             .max_by_key(|s| match s {
                 TrialStatus::Ok => 0,
                 TrialStatus::Interrupted => 1,
                 TrialStatus::Failed => 2,
             })
             .unwrap_or(TrialStatus::Ok);
-        let errors: Vec<String> = trials
+        let mut errors: Vec<String> = trials
             .iter()
+            .filter(|t| !failed_only_slos(t))
             .filter_map(|t| {
                 let shard = t
                     .shards
@@ -230,6 +244,11 @@ pub(crate) fn merge_runs(
                 t.error.as_ref().map(|e| format!("{shard}{e}"))
             })
             .collect();
+        let misses = merged.summary.slo_misses();
+        if !misses.is_empty() {
+            merged.status = TrialStatus::Failed;
+            errors.extend(misses);
+        }
         merged.error = (!errors.is_empty()).then(|| errors.join("\n"));
         merged.cost = template
             .cost
@@ -247,12 +266,6 @@ pub(crate) fn merge_runs(
             t0_unix_ms: t0,
             aggregate: agg.state()?,
         });
-    }
-    if runs
-        .iter()
-        .any(|r| r.data.trials.iter().any(|t| !t.summary.slos.is_empty()))
-    {
-        notes.push("note: SLO verdicts are per shard; the merged figures carry none".into());
     }
     let starts: Vec<f64> = shards.iter().filter_map(|s| s.t0_unix_ms).collect();
     let spread = spread_s(&starts);
@@ -272,6 +285,27 @@ pub(crate) fn merge_runs(
         .filter_map(|r| r.meta.as_ref().and_then(|m| m.ended_at.clone()))
         .max();
     Ok((data, meta, sets, notes))
+}
+
+/// The SLO thresholds `t` was judged by, from its verdicts.
+fn thresholds(t: &TrialSummary) -> Vec<SloThreshold> {
+    t.summary
+        .slos
+        .iter()
+        .map(|c| SloThreshold {
+            metric: c.metric,
+            percentile: c.percentile,
+            limit: Duration::from_secs_f64(c.limit_ms.max(0.0) / 1e3),
+        })
+        .collect()
+}
+
+/// Whether `t` failed for its missed SLOs alone (its error is their lines).
+fn failed_only_slos(t: &TrialSummary) -> bool {
+    let misses = t.summary.slo_misses();
+    t.status == TrialStatus::Failed
+        && !misses.is_empty()
+        && t.error.as_deref() == Some(misses.join("\n").as_str())
 }
 
 /// Latest minus earliest of `starts` (ms since the epoch), in seconds.
@@ -365,11 +399,30 @@ mod tests {
     /// Shard `index` of `count` of `scenario` on `sim`: `n` requests whose
     /// TTFTs step by `index`, its clock started `t0_ms` after the epoch.
     fn shard(scenario: &str, index: u32, count: u32, seed: u64, t0_ms: f64) -> ShardRun {
-        let mut agg = Aggregate::default();
+        judged_shard(scenario, (index, count), seed, t0_ms, None, 0.0)
+    }
+
+    /// [`shard`] judged by `slo` as the harness judges a trial, its TTFTs
+    /// `slower` ms later.
+    fn judged_shard(
+        scenario: &str,
+        (index, count): (u32, u32),
+        seed: u64,
+        t0_ms: f64,
+        slo: Option<crate::Slo>,
+        slower: f64,
+    ) -> ShardRun {
+        let mut agg = Aggregate::with_slos(slo.as_slice());
         for i in 0..10 {
             let f = f64::from(i * count + index);
-            agg.add(&record(f, 10.0 + f, 50.0 + f, &[4.0], 2));
+            agg.add(&record(f, 10.0 + f + slower, 50.0 + f + slower, &[4.0], 2));
         }
+        let misses = agg.summary().slo_misses();
+        let (status, error) = if misses.is_empty() {
+            ("ok", None)
+        } else {
+            ("failed", Some(misses.join("\n")))
+        };
         let info = ShardInfo {
             index,
             count,
@@ -382,7 +435,7 @@ mod tests {
             "scenario": scenario, "description": "", "engine": "sim", "engine_kind": "openai",
             "engine_url": "http://sim", "model": "m", "mode": "chat", "max_tokens": 8,
             "users": 1, "duration_limit_s": null, "request_limit": 10, "seed": seed,
-            "started_at": "2026-12-07T12:00:00Z", "status": "ok", "error": null,
+            "started_at": "2026-12-07T12:00:00Z", "status": status, "error": error,
             "shards": [info],
         });
         summary
@@ -425,6 +478,42 @@ mod tests {
         // The 15th of 10..=39 is 24; HDR keeps 3 significant digits.
         assert!((ttft.p50 - 24.0).abs() <= 24.0 * 1e-3, "{}", ttft.p50);
         assert_eq!(meta.shards.len(), 3);
+    }
+
+    #[test]
+    fn merged_figures_are_judged_by_the_shards_slos_again() {
+        // Shard 1's first tokens come 40 ms later: it misses TTFT p50 <= 35
+        // ms alone (p50 59 ms), but the union's p50 is 28 ms.
+        let slo = || Some(crate::Slo::ttft_p50_ms(35));
+        let runs = vec![
+            judged_shard("chat", (0, 2), 7, 1000.0, slo(), 0.0),
+            judged_shard("chat", (1, 2), 7, 1000.0, slo(), 40.0),
+        ];
+        assert_eq!(runs[1].data.trials[0].status, TrialStatus::Failed);
+        let (data, _, _, notes) = merge_runs(&runs).unwrap();
+        assert!(notes.is_empty(), "{notes:?}");
+        let t = &data.trials[0];
+        let check = &t.summary.slos[0];
+        assert!(check.passed, "{check:?}");
+        assert!((check.observed_ms.unwrap() - 28.0).abs() < 0.1, "{check:?}");
+        assert_eq!((t.status, t.error.as_deref()), (TrialStatus::Ok, None));
+        // Shard 0's ten requests met it, shard 1's none.
+        assert_eq!(t.summary.good_requests, Some(10));
+        assert_eq!(t.summary.slo_attainment, Some(0.5));
+
+        // Both slow: the merged run misses too, and says so.
+        let runs = vec![
+            judged_shard("chat", (0, 2), 7, 1000.0, slo(), 40.0),
+            judged_shard("chat", (1, 2), 7, 1000.0, slo(), 40.0),
+        ];
+        let (data, _, _, _) = merge_runs(&runs).unwrap();
+        let t = &data.trials[0];
+        assert_eq!(t.status, TrialStatus::Failed);
+        assert_eq!(
+            t.error.as_deref(),
+            t.summary.slo_misses().first().map(String::as_str)
+        );
+        assert_eq!(t.summary.good_requests, Some(0));
     }
 
     #[test]
