@@ -76,6 +76,24 @@ fn use_case_figures_match_the_simulators_true_delays() {
     }
     let u = &run.summary.use_case;
 
+    eprintln!(
+        "use case: TTFS - TTFT mean {:.3} ms (true median {:.3} ms); {:.2} ms per 1K prompt \
+         tokens (true {:.2}); drift {:+.3} (true {:+.3})",
+        u.ttfs.as_ref().unwrap().mean - run.summary.ttft.as_ref().unwrap().mean,
+        {
+            let mut v = true_ttfs_excess.clone();
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        },
+        u.ttft_vs_prompt_tokens.as_ref().unwrap().ms_per_1k_tokens,
+        true_fit.slope().unwrap().ms_per_1k_tokens,
+        u.drift.as_ref().unwrap().change,
+        {
+            let mut v = true_drift.clone();
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        },
+    );
     // Time to first sentence: the measured TTFS minus TTFT is the true time
     // from the first token to the twelfth, give or take the client's reads.
     let ttfs = u.ttfs.as_ref().unwrap();
