@@ -14,12 +14,20 @@ use super::{fixture, fixture_command, line_of, run_dir, start_slow_on, summary, 
 
 const SIM_ENGINE: &str = env!("CARGO_BIN_EXE_sim-engine");
 
+/// A free port below Linux's ephemeral range (32768 and up), so that no
+/// socket another test binds to port 0 can take it once a launched engine
+/// lets it go: "the port no longer answers" then means this engine stopped.
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let start = std::process::id().wrapping_mul(7919);
+    loop {
+        let n = start.wrapping_add(NEXT.fetch_add(1, Ordering::Relaxed).wrapping_mul(104_729));
+        let port = 20_000 + (n % 12_000) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 /// An engines file in `dir` with one engine, `name`, that the harness
