@@ -29,7 +29,7 @@ pub use summary::{
 };
 pub use use_case::{
     Drift, Jitter, LineFit, PromptPoint, PromptProcessing, PromptScaling, Slope, TimingSource,
-    UseCaseSummary, LONG_GENERATION_GAPS,
+    UseCaseSummary, LONG_GENERATION_GAPS, MIN_FIT_SPAN,
 };
 
 use std::time::Duration;

@@ -13,6 +13,10 @@ use super::RequestRecord;
 /// long enough to compare its first quarter with its last.
 pub const LONG_GENERATION_GAPS: usize = 16;
 
+/// The fewest prompt tokens a result set's prompt lengths must span for
+/// its TTFT-per-length line.
+pub const MIN_FIT_SPAN: f64 = 100.0;
+
 /// What a result set's records add up to for the use-case figures.
 #[derive(Clone, Debug)]
 pub(super) struct UseCaseMetrics {
@@ -274,15 +278,17 @@ impl LineFit {
     }
 
     /// The line, with y per 1,000 x; `None` with fewer than three points
-    /// or prompts that all have one length.
+    /// or prompts whose lengths span less than [`MIN_FIT_SPAN`] tokens
+    /// (over a narrower span, a millisecond of noise moves the slope by
+    /// tens of ms per 1K tokens).
     pub fn slope(&self) -> Option<Slope> {
-        self.slope_of(3)
+        self.slope_of(3, MIN_FIT_SPAN)
     }
 
-    /// The line through at least `min_points` points.
-    fn slope_of(&self, min_points: u64) -> Option<Slope> {
+    /// The line through at least `min_points` points spanning `min_span`.
+    fn slope_of(&self, min_points: u64, min_span: f64) -> Option<Slope> {
         let (min, max) = (self.min_x?, self.max_x?);
-        if self.n < min_points.max(2) || max - min < 1.0 {
+        if self.n < min_points.max(2) || max - min < min_span.max(1.0) {
             return None;
         }
         let n = self.n as f64;
@@ -374,7 +380,8 @@ impl PromptScaling {
         PromptScaling {
             scenario: scenario.to_string(),
             engine: engine.to_string(),
-            ttft_p50_vs_prompt_tokens: fit.slope_of(2),
+            // Lengths the user chose: any two of them make a line.
+            ttft_p50_vs_prompt_tokens: fit.slope_of(2, 1.0),
             points,
         }
     }
@@ -425,6 +432,11 @@ mod tests {
             flat.add(512.0, y);
         }
         assert_eq!(flat.slope(), None, "one length has no slope");
+        let mut narrow = LineFit::default();
+        for (x, y) in [(5.0, 20.0), (12.0, 21.0), (20.0, 20.5)] {
+            narrow.add(x, y);
+        }
+        assert_eq!(narrow.slope(), None, "15 tokens are too narrow a span");
     }
 
     #[test]
