@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use llmbench::engine::launch::Launched;
 use llmbench::engine::{client, ModelInfo};
 use llmbench::Engine;
 
@@ -56,6 +57,31 @@ impl EngineArgs {
                 .into(),
         )
     }
+}
+
+/// Start `engine` as the bench harness would when it has an
+/// `[engine.launch]` table and does not answer yet (its logs in a
+/// temporary folder); `None` when it needs no start. Dropping the guard
+/// stops it.
+pub(crate) async fn start_if_launched(engine: &Engine) -> Result<Option<Launched>, String> {
+    let Some(spec) = engine.launch_spec() else {
+        return Ok(None);
+    };
+    let c = client(engine).map_err(|e| e.chain())?;
+    if c.health().await.is_ok() {
+        return Ok(None);
+    }
+    let spec = spec
+        .clone()
+        .log_dir(std::env::temp_dir().join(format!("llmbench-engines-{}", std::process::id())));
+    eprintln!(
+        "llmbench: starting `{}`: {} (up to {:.0} s)",
+        engine.label(),
+        spec.command_line(),
+        spec.startup_timeout.as_secs_f64()
+    );
+    let launched = Launched::start(&spec).await.map_err(|e| e.chain())?;
+    Ok(Some(launched))
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, String> {
@@ -133,9 +159,32 @@ pub(crate) fn check(args: EngineArgs) -> Result<ExitCode, String> {
     .to_vec()];
     let mut problems = Vec::new();
     for engine in &engines {
+        let launched = match rt.block_on(start_if_launched(engine)) {
+            Ok(l) => l,
+            Err(e) => {
+                problems.push(format!("{}: {e}", engine.label()));
+                rows.push(vec![
+                    engine.label().to_string(),
+                    engine.kind().as_str().to_string(),
+                    engine.url().to_string(),
+                    "DOWN (launch failed)".to_string(),
+                    "-".into(),
+                    "-".into(),
+                    "-".into(),
+                ]);
+                continue;
+            }
+        };
         let c = rt.block_on(check_one(engine));
+        let up = if launched.is_some() {
+            "up (launched)"
+        } else {
+            "up"
+        };
+        // Stopped here (SIGTERM, then SIGKILL after its stop timeout).
+        drop(launched);
         let (status, latency) = match &c.health {
-            Ok(d) => ("up".to_string(), format!("{:.1} ms", d.as_secs_f64() * 1e3)),
+            Ok(d) => (up.to_string(), format!("{:.1} ms", d.as_secs_f64() * 1e3)),
             Err(e) => {
                 problems.push(format!("{}: {e}", engine.label()));
                 ("DOWN".to_string(), "-".to_string())
@@ -186,7 +235,12 @@ pub(crate) fn models(args: EngineArgs) -> Result<ExitCode, String> {
             engine.kind().as_str(),
             engine.url()
         );
-        let listed = rt.block_on(async { client(engine)?.models().await });
+        let listed = rt.block_on(async {
+            let _launched = start_if_launched(engine)
+                .await
+                .map_err(|e| llmbench::Error::new(llmbench::ErrorKind::Engine, e))?;
+            client(engine)?.models().await
+        });
         let models = match listed {
             Ok(m) => m,
             Err(e) => {

@@ -187,6 +187,8 @@ pub(crate) fn run(args: RequestArgs) -> Result<ExitCode, String> {
         .map_err(|e| format!("starting a runtime: {e}"))?;
     let echo = !args.json;
     let (record, ex) = rt.block_on(async {
+        // Stopped when the request is done, as the bench harness would.
+        let _launched = crate::engines::start_if_launched(&engine).await?;
         let (client, model) = connect(&engine).await.map_err(|e| e.chain())?;
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let printer = tokio::spawn(async move {
