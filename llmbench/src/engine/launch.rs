@@ -172,23 +172,41 @@ impl LaunchSpec {
     /// argument that looks like a secret (`--api-key X`) redacted.
     pub fn command_line(&self) -> String {
         let mut out = self.command.display().to_string();
-        let mut hide_next = false;
-        for arg in &self.args {
+        for (arg, secret) in self.args.iter().zip(secret_starts(&self.args)) {
             let arg = arg.to_string_lossy();
             out.push(' ');
-            if hide_next {
-                out.push_str("<redacted>");
-                hide_next = false;
-            } else if let Some((flag, _)) = arg.split_once('=').filter(|(f, _)| is_secret_flag(f)) {
-                out.push_str(flag);
-                out.push_str("=<redacted>");
-            } else {
-                hide_next = is_secret_flag(&arg);
-                out.push_str(&shell_word(&arg));
+            match secret {
+                None => out.push_str(&shell_word(&arg)),
+                Some(at) => {
+                    out.push_str(&arg[..at]);
+                    out.push_str(secrets::REDACTED);
+                }
             }
         }
         out
     }
+}
+
+/// For each of `args`, where a secret value starts in it: at 0 for the
+/// argument after a secret-looking flag (`--api-key X`), after the `=` of
+/// one (`--api-key=X`); `None` for the others. The one reading of which
+/// arguments are secret, for messages and for scrubbing logs alike.
+fn secret_starts(args: &[OsString]) -> Vec<Option<usize>> {
+    let mut out = Vec::with_capacity(args.len());
+    let mut hide_next = false;
+    for arg in args {
+        let arg = arg.to_string_lossy();
+        if hide_next {
+            out.push(Some(0));
+            hide_next = false;
+        } else if let Some((flag, _)) = arg.split_once('=').filter(|(f, _)| is_secret_flag(f)) {
+            out.push(Some(flag.len() + 1));
+        } else {
+            hide_next = is_secret_flag(&arg);
+            out.push(None);
+        }
+    }
+    out
 }
 
 /// `arg` as a shell would need it, shortened when long (a message is for
@@ -211,11 +229,16 @@ fn shell_word(arg: &str) -> String {
 }
 
 fn is_secret_flag(arg: &str) -> bool {
-    let lower = arg.to_ascii_lowercase();
-    lower.starts_with('-')
-        && ["key", "token", "secret", "password"]
-            .iter()
-            .any(|s| lower.contains(s))
+    arg.starts_with('-') && names_a_secret(arg)
+}
+
+/// Whether `name` (a flag, an environment variable) says key, token,
+/// secret or password, in any case.
+fn names_a_secret(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    ["key", "token", "secret", "password"]
+        .iter()
+        .any(|s| lower.contains(s))
 }
 
 /// A running engine started from a [`LaunchSpec`]. Dropping it stops the

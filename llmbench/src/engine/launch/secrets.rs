@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use super::{is_secret_flag, LaunchSpec};
+use super::{names_a_secret, secret_starts, LaunchSpec};
 
 /// What replaces a secret.
 pub(super) const REDACTED: &str = "<redacted>";
@@ -18,30 +18,18 @@ const SHORTEST_SECRET: usize = 4;
 /// flag (`--api-key X`, `--api-key=X`), and the value of each environment
 /// variable whose name says key, token, secret or password.
 pub(super) fn secrets_of(spec: &LaunchSpec) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut next_is_secret = false;
-    for arg in &spec.args {
-        let arg = arg.to_string_lossy();
-        if next_is_secret {
-            out.push(arg.to_string());
-            next_is_secret = false;
-        } else if let Some((flag, value)) = arg.split_once('=') {
-            if is_secret_flag(flag) {
-                out.push(value.to_string());
-            }
-        } else {
-            next_is_secret = is_secret_flag(&arg);
-        }
-    }
-    for (key, value) in &spec.env {
-        let key = key.to_string_lossy().to_ascii_lowercase();
-        if ["key", "token", "secret", "password"]
+    let mut out: Vec<String> = spec
+        .args
+        .iter()
+        .zip(secret_starts(&spec.args))
+        .filter_map(|(arg, at)| Some(arg.to_string_lossy()[at?..].to_string()))
+        .collect();
+    out.extend(
+        spec.env
             .iter()
-            .any(|s| key.contains(s))
-        {
-            out.push(value.to_string_lossy().to_string());
-        }
-    }
+            .filter(|(key, _)| names_a_secret(&key.to_string_lossy()))
+            .map(|(_, value)| value.to_string_lossy().to_string()),
+    );
     out.retain(|s| s.len() >= SHORTEST_SECRET);
     out.sort_unstable_by_key(|s| std::cmp::Reverse(s.len()));
     out.dedup();
